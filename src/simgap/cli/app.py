@@ -1,0 +1,70 @@
+"""The `simgap` command: a thin Typer layer over the library API.
+
+Each command lives in its own module with a `register(app)` function, so stages add commands
+without touching each other. Errors derived from `SimgapError` print as one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from simgap import __version__
+from simgap.cli import (
+    annotate_cmd,
+    demo_cmd,
+    feedback_cmd,
+    io_cmd,
+    report_cmd,
+    run_cmd,
+    score_cmd,
+    simulators_cmd,
+    study_cmd,
+    sweep_cmd,
+)
+from simgap.cli.common import console_err
+from simgap.errors import SimgapError
+
+app = typer.Typer(
+    name="simgap",
+    help="Measure how faithful LLM user simulators are to real people (User-Sim Index).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in (
+    run_cmd,
+    study_cmd,
+    feedback_cmd,
+    annotate_cmd,
+    score_cmd,
+    report_cmd,
+    simulators_cmd,
+    sweep_cmd,
+    io_cmd,
+    demo_cmd,
+):
+    _module.register(app)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Entry point: run the app, turning SimgapError into a one-line message."""
+    try:
+        app()
+    except SimgapError as e:
+        console_err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console_err.print("interrupted: finished work is stored; rerun the same command to resume")
+        sys.exit(130)

