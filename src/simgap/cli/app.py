@@ -68,3 +68,7 @@ def main() -> None:
     except KeyboardInterrupt:
         console_err.print("interrupted: finished work is stored; rerun the same command to resume")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

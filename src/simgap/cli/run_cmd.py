@@ -1,9 +1,205 @@
-"""CLI commands: placeholder until its issue lands; `register` adds nothing yet."""
+"""`simgap run`: agent ↔ simulated users on τ²-bench tasks, stored turn by turn, resumable."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from simgap.cli.common import console, split_csv
+from simgap.cli.progress import SweepProgress
+from simgap.sessions import SweepSummary
+
+
+def print_summary(s: SweepSummary, *, out: str) -> None:
+    """The end-of-run table: what ran, how it went, what it cost."""
+    t = Table(title="simgap run", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    sr = (
+        "n/a"
+        if s.success_rate is None
+        else f"{100 * s.success_rate:.1f}% ({s.successes}/{s.rewarded})"
+    )
+    t.add_row(
+        "sessions",
+        f"{s.done} done, {s.failed} failed, {s.planned} planned "
+        f"({s.already_done} finished earlier, {s.ran} run now)",
+    )
+    t.add_row("success rate (τ² reward = 1)", sr)
+    t.add_row("mean turns per session", f"{s.mean_turns:.1f}")
+    t.add_row("terminations", ", ".join(f"{k} {v}" for k, v in sorted(s.terminations.items())))
+    u = s.usage
+    t.add_row("tokens", f"{u.prompt_tokens:,} prompt + {u.completion_tokens:,} completion")
+    t.add_row("model calls", f"{u.calls:,} ({u.cached_calls:,} served from cache)")
+    t.add_row("cost", f"${u.cost_usd:.4f}")
+    t.add_row("wall time", f"{s.wall_s:.1f} s")
+    t.add_row("stored in", out)
+    console.print(t)
+    for sid, err in s.failures[:5]:
+        console.print(f"[red]failed[/] {sid}: {escape(err)}", soft_wrap=True)
+    if len(s.failures) > 5:
+        console.print(f"[red]… and {len(s.failures) - 5} more failed sessions[/]")
+    if s.failures:
+        console.print("rerun the same command to retry failed sessions")
+
+
+def run(
+    domain: str = typer.Option(
+        None, "--domain", "-d", help="τ²-bench domain: airline, retail, telecom, mock."
+    ),
+    tasks: int = typer.Option(None, "--tasks", "-n", help="Run the first N tasks of the split."),
+    task_ids: str = typer.Option(
+        None, "--task-ids", help="Comma-separated task ids (instead of --tasks)."
+    ),
+    split: str = typer.Option(None, "--split", help="τ² task split (default: base)."),
+    user: list[str] = typer.Option(
+        None, "--user", "-u", help="User simulator preset (repeatable). Default: local."
+    ),
+    user_model: str = typer.Option(
+        None, "--user-model", help="Model for LLM simulators (litellm id), overriding the preset's."
+    ),
+    user_api_base: str = typer.Option(
+        None, "--user-api-base", help="OpenAI-compatible endpoint for the simulator model."
+    ),
+    agent: str = typer.Option(
+        None, "--agent", "-a", help="Agent model: 'local' (embedded) or a litellm model id."
+    ),
+    agent_api_base: str = typer.Option(
+        None, "--agent-api-base", help="OpenAI-compatible endpoint for the agent model."
+    ),
+    agent_temperature: float = typer.Option(
+        None, "--agent-temperature", help="Agent sampling temperature."
+    ),
+    trials: int = typer.Option(None, "--trials", "-t", help="Sessions per task and simulator."),
+    batch: str = typer.Option(None, "--batch", help="Batch label stored with every session."),
+    concurrency: int = typer.Option(
+        None, "--concurrency", "-c", help="Sessions in parallel (async)."
+    ),
+    max_steps: int = typer.Option(
+        None, "--max-steps", help="τ² step limit per session (default 200)."
+    ),
+    max_errors: int = typer.Option(
+        None, "--max-errors", help="τ² tool-error limit per session (default 10)."
+    ),
+    seed: int = typer.Option(None, "--seed", help="Base seed (default 300, as τ²)."),
+    out: str = typer.Option(
+        None, "--out", "-o", help="Store: SQLite file (default runs.db) or database URL."
+    ),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Do not use the on-disk response cache."
+    ),
+    config: Path = typer.Option(
+        None, "--config", help="YAML file with any of these settings; flags win."
+    ),
+) -> None:
+    """Run agent ↔ user-simulator sessions on τ²-bench tasks and store every turn.
+
+    Rerunning the same command resumes: finished sessions are skipped, interrupted ones continue.
+
+    Example (offline, no key):
+
+        simgap run --domain airline --tasks 5 --user local --agent local --trials 1 --out runs.db
+
+    With hosted models:
+
+        simgap run -d retail -n 20 -u tau2 --user-model openai/gpt-4.1 --agent openai/gpt-4.1-mini
+    """
+    from simgap.sessions import RunOptions, plan_sessions, run_sweep
+    from simgap.sessions.config import load_sweep_config, make_sweep_config
+    from simgap.store import Store
+
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "domain": domain,
+            "split": split,
+            "trials": trials,
+            "batch": batch,
+            "concurrency": concurrency,
+            "max_steps": max_steps,
+            "max_errors": max_errors,
+            "seed": seed,
+            "out": out,
+        }.items()
+        if v is not None
+    }
+    if task_ids:
+        overrides["tasks"] = split_csv(task_ids)
+    elif tasks is not None:
+        overrides["tasks"] = tasks
+    if user:
+        overrides["users"] = list(user)
+    if no_cache:
+        overrides["cache"] = False
+    agent_over = {
+        k: v
+        for k, v in {
+            "model": agent,
+            "api_base": agent_api_base,
+            "temperature": agent_temperature,
+        }.items()
+        if v is not None
+    }
+    user_over = {k: v for k, v in {"model": user_model, "api_base": user_api_base}.items() if v}
+
+    if config is not None:
+        base = load_sweep_config(config)
+        data = base.model_dump(exclude_unset=True)
+        data.update(overrides)
+        if agent_over:
+            data["agent"] = {**data.get("agent", {}), **agent_over}
+        if user_over:
+            data["user_model"] = {**(data.get("user_model") or {}), **user_over}
+        cfg = make_sweep_config(data, where=str(config))
+    else:
+        if agent_over:
+            overrides["agent"] = agent_over
+        if user_over:
+            overrides["user_model"] = user_over
+        cfg = make_sweep_config(overrides)
+
+    with console.status("loading τ²-bench tasks…"):
+        task_list = cfg.resolve_tasks()
+        presets = cfg.resolve_presets()
+    agent_cfg = cfg.agent
+    from simgap.llm.base import ModelConfig
+    from simgap.models import AgentSpec
+
+    model_cfg = ModelConfig.model_validate(agent_cfg.model_dump(exclude={"name"}))
+    spec = AgentSpec(name=agent_cfg.name, model=model_cfg.model, settings=model_cfg.public())
+    plans = plan_sessions(
+        task_list, presets, agent=spec, trials=cfg.trials, batch=cfg.batch, base_seed=cfg.seed
+    )
+    console.print(
+        f"{len(plans)} sessions: {len(task_list)} {cfg.domain} task(s) × "
+        f"{len(presets)} simulator(s) ({', '.join(p.name for p in presets)}) × "
+        f"{cfg.trials} trial(s); agent {spec.name} on {spec.model}",
+        markup=False,
+        highlight=False,
+    )
+    store = Store(cfg.out)
+    options = RunOptions(
+        concurrency=cfg.concurrency,
+        max_steps=cfg.max_steps,
+        max_errors=cfg.max_errors,
+        use_cache=cfg.cache,
+    )
+    with SweepProgress(console) as progress:
+        summary = run_sweep(
+            store,
+            plans,
+            agent_config=model_cfg,
+            options=options,
+            progress=progress,
+            agent_name=agent_cfg.name,
+        )
+    print_summary(summary, out=cfg.out)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add `simgap run`."""
+    app.command("run")(run)

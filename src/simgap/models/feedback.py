@@ -36,6 +36,9 @@ class QuestionItem(BaseModel):
     low_label: str | None = None
     high_label: str | None = None
     options: list[str] = Field(default_factory=list)  # ordinal: worst/first ... best/last
+    # Optional score of each option (same length as `options`) for scales that are not a plain
+    # ranking, e.g. the paper's question_amount_preference: "Too many" = "Too few" < "About right".
+    option_values: list[float] = Field(default_factory=list)
     scored: bool = True  # counted in the Eval dimension of the USI
 
     @model_validator(mode="after")
@@ -46,6 +49,15 @@ class QuestionItem(BaseModel):
             raise ValueError(f"item {self.field!r}: likert needs scale_min < scale_max")
         if self.kind == ItemKind.ORDINAL and len(self.options) < 2:
             raise ValueError(f"item {self.field!r}: ordinal needs at least two options")
+        if self.option_values and (
+            self.kind != ItemKind.ORDINAL
+            or len(self.option_values) != len(self.options)
+            or max(self.option_values) <= min(self.option_values)
+        ):
+            raise ValueError(
+                f"item {self.field!r}: option_values needs one value per ordinal option, "
+                "not all equal"
+            )
         if self.kind == ItemKind.TEXT:
             self.scored = False
         return self
@@ -78,7 +90,11 @@ class QuestionItem(BaseModel):
         if self.kind == ItemKind.LIKERT:
             assert self.scale_min is not None and self.scale_max is not None
             return (int(value) - self.scale_min) / (self.scale_max - self.scale_min)
-        return self.options.index(str(value)) / (len(self.options) - 1)
+        pos = self.options.index(str(value))
+        if self.option_values:
+            lo, hi = min(self.option_values), max(self.option_values)
+            return (self.option_values[pos] - lo) / (hi - lo)
+        return pos / (len(self.options) - 1)
 
 
 class Questionnaire(BaseModel):

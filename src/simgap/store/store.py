@@ -115,7 +115,7 @@ class Store:
         try:
             self.engine: Engine = create_engine(self.url, **kwargs)
         except Exception as e:  # bad URL, missing driver
-            raise StoreError(f"cannot open store {self.url!r}: {e}") from None
+            raise StoreError(f"cannot open store {self.url!r}: {_one_line(e)}") from None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.ensure_tables(t.metadata)
@@ -126,9 +126,9 @@ class Store:
         try:
             metadata.create_all(self.engine)
         except OperationalError as e:
-            raise StoreError(f"cannot use store {self._safe_url()}: {e.orig}") from None
+            raise StoreError(f"cannot use store {self._safe_url()}: {_one_line(e.orig)}") from None
         except Exception as e:  # corrupt file, permission denied...
-            raise StoreError(f"cannot use store {self._safe_url()}: {e}") from None
+            raise StoreError(f"cannot use store {self._safe_url()}: {_one_line(e)}") from None
 
     def _safe_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -404,6 +404,11 @@ class Store:
             yield s
         yield from self.get_feedback(ids)
         yield from self.get_annotations(ids)
+
+
+def _one_line(e: object) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,0 +1,97 @@
+"""A sweep declared in one place: domain, tasks, simulators, trials, agent, limits.
+
+`simgap run` builds one from its flags (optionally on top of `--config file.yaml`); the same
+schema is what `simgap sweep config.yaml` reads. Errors name the file and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from simgap.domains import DEFAULT_SPLIT, check_domain, load_tasks
+from simgap.errors import ConfigError
+from simgap.llm.base import ModelConfig
+from simgap.models import Task
+from simgap.sessions.driver import DEFAULT_MAX_ERRORS, DEFAULT_MAX_STEPS
+from simgap.users import UserPreset, get_preset
+
+
+class AgentConfig(ModelConfig):
+    """The agent under test: a registered agent (`llm`) on a model."""
+
+    name: str = "llm"
+
+
+class SweepConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str = "airline"
+    split: str | None = DEFAULT_SPLIT
+    tasks: int | list[str] | None = None  # how many (from the start), or which ids; None = all
+    users: list[str] = Field(default_factory=lambda: ["local"])
+    user_model: ModelConfig | None = None  # overrides the model of every LLM preset
+    trials: int = Field(default=1, ge=1)
+    batch: str = "default"
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    concurrency: int = Field(default=4, ge=1, le=1024)
+    max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=2)
+    max_errors: int = Field(default=DEFAULT_MAX_ERRORS, ge=1)
+    seed: int = 300
+    out: str = "runs.db"
+    cache: bool = True
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        return check_domain(v)
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one user simulator is needed")
+        return v
+
+    def resolve_tasks(self) -> list[Task]:
+        if isinstance(self.tasks, list):
+            return load_tasks(self.domain, split=self.split, task_ids=[str(t) for t in self.tasks])
+        return load_tasks(self.domain, split=self.split, limit=self.tasks)
+
+    def resolve_presets(self) -> list[UserPreset]:
+        out = []
+        for name in self.users:
+            p = get_preset(name)
+            if self.user_model is not None and p.model is not None:
+                p = p.with_model(**self.user_model.model_dump(exclude_unset=True))
+            out.append(p)
+        return out
+
+
+def load_sweep_config(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepConfig:
+    """Read a YAML sweep config, apply CLI overrides, validate; one-line errors."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of settings, got {type(data).__name__}")
+    return make_sweep_config({**data, **(overrides or {})}, where=str(p))
+
+
+def make_sweep_config(data: dict[str, Any], *, where: str = "options") -> SweepConfig:
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(config)"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{where}: field {loc}: {msg}") from None

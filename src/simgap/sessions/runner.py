@@ -1,0 +1,334 @@
+"""The sweep engine: many sessions at once (asyncio, bounded), resumable, with progress.
+
+Rerunning a sweep skips sessions already `done`, continues `running` ones from their stored
+turns and starts `failed` ones again, so Ctrl-C or a crash never costs finished work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from simgap.agents import Agent, build_agent
+from simgap.domains import DomainEnvironment
+from simgap.errors import SimgapError
+from simgap.llm.base import (
+    ChatRequest,
+    ChatResponse,
+    LLMClient,
+    LLMError,
+    LLMUnavailableError,
+    ModelConfig,
+)
+from simgap.llm.cache import ResponseCache
+from simgap.llm.factory import make_client
+from simgap.models import (
+    AgentSpec,
+    Session,
+    SessionStatus,
+    Termination,
+    Usage,
+    UserKind,
+)
+from simgap.sessions.driver import DEFAULT_MAX_ERRORS, DEFAULT_MAX_STEPS, SessionDriver
+from simgap.sessions.plan import SessionPlan, preset_identity
+from simgap.sessions.simulate import simulate
+from simgap.store import SessionFilter, Store
+from simgap.users import UserContext, build_user
+
+
+class SweepAborted(SimgapError):
+    """A failure every remaining session would hit too (endpoint unreachable, bad key)."""
+
+
+@dataclass
+class RunOptions:
+    concurrency: int = 4
+    max_steps: int = DEFAULT_MAX_STEPS
+    max_errors: int = DEFAULT_MAX_ERRORS
+    use_cache: bool = True
+    cache_path: Path | None = None
+
+
+@dataclass
+class SessionOutcome:
+    session_id: str
+    status: SessionStatus
+    termination: Termination | None
+    reward: float | None
+    n_turns: int
+    usage: Usage
+    error: str | None = None
+
+
+class ProgressSink(Protocol):
+    """What the runner reports while it works (the CLI draws a progress bar from it)."""
+
+    def sweep_started(
+        self, total: int, already_done: int, *, continuing: int = 0, retrying: int = 0
+    ) -> None: ...
+
+    def session_finished(self, outcome: SessionOutcome) -> None: ...
+
+
+@dataclass
+class SweepSummary:
+    """Everything the plan covers (sessions finished earlier included)."""
+
+    planned: int
+    already_done: int
+    ran: int
+    done: int
+    failed: int
+    successes: int
+    rewarded: int
+    mean_turns: float
+    usage: Usage
+    wall_s: float
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    terminations: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if self.rewarded == 0 else self.successes / self.rewarded
+
+
+class _TrackedClient(LLMClient):
+    """Counts successful calls, so a failure can be told apart from a dead endpoint."""
+
+    def __init__(self, inner: LLMClient) -> None:
+        self.inner = inner
+        self.config = inner.config
+        self.ok_calls = 0
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        resp = await self.inner.complete(request)
+        self.ok_calls += 1
+        return resp
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class SweepRunner:
+    """Runs planned sessions against one agent configuration."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        agent_config: ModelConfig,
+        agent_name: str = "llm",
+        options: RunOptions | None = None,
+        client_factory: Callable[[ModelConfig, ResponseCache | None], LLMClient] | None = None,
+    ) -> None:
+        self.store = store
+        self.agent_config = agent_config
+        self.agent_spec = AgentSpec(
+            name=agent_name, model=agent_config.model, settings=agent_config.public()
+        )
+        self.options = options or RunOptions()
+        self._factory = client_factory or (lambda cfg, cache: make_client(cfg, cache=cache))
+        self._cache = ResponseCache(self.options.cache_path) if self.options.use_cache else None
+        self._clients: dict[tuple[str, str], _TrackedClient] = {}
+
+    def client(self, role: str, config: ModelConfig) -> _TrackedClient:
+        """One client per (role, model): shared by sessions, separate per role so the local
+        model keeps one KV cache for the agent's prompt and one for the simulator's."""
+        key = (role, config.model_dump_json())
+        if key not in self._clients:
+            self._clients[key] = _TrackedClient(self._factory(config, self._cache))
+        return self._clients[key]
+
+    async def aclose(self) -> None:
+        for c in self._clients.values():
+            await c.aclose()
+        self._clients.clear()
+
+    # -- one session --------------------------------------------------------------------------
+    def new_session(self, plan: SessionPlan) -> Session:
+        preset = plan.preset
+        return Session(
+            session_id=plan.session_id,
+            task_id=plan.task.task_id,
+            domain=plan.task.domain,
+            user_kind=UserKind.SIMULATOR,
+            user_id=preset.name,
+            agent=plan.agent,
+            batch=plan.batch,
+            trial=plan.trial,
+            seed=plan.seed,
+            meta={
+                "user_preset": preset_identity(preset),
+                "user_family": preset.family,
+                "synthetic": preset.synthetic,
+                "max_steps": self.options.max_steps,
+                "max_errors": self.options.max_errors,
+            },
+        )
+
+    async def run_one(self, plan: SessionPlan) -> SessionOutcome:
+        agent_client = self.client("agent", self.agent_config)
+        user_client = (
+            self.client("user", plan.preset.model) if plan.preset.model is not None else None
+        )
+
+        def make_agent(env: DomainEnvironment) -> Agent:
+            return build_agent(plan.agent, agent_client, env)
+
+        driver = await SessionDriver.open(
+            self.store,
+            self.new_session(plan),
+            plan.task,
+            make_agent,
+            max_steps=self.options.max_steps,
+            max_errors=self.options.max_errors,
+        )
+        if not driver.done:
+            user = build_user(
+                plan.preset, UserContext(plan.task, driver.env, user_client, plan.seed)
+            )
+            try:
+                await simulate(driver, user)
+            except LLMError as e:
+                await driver.finish(Termination.INFRA_ERROR, error=str(e))
+                failed_client = _client_of(e, agent_client, user_client)
+                if (
+                    isinstance(e, LLMUnavailableError)
+                    and failed_client is not None
+                    and failed_client.ok_calls == 0
+                ):
+                    raise SweepAborted(str(e)) from None
+            except SimgapError as e:
+                await driver.finish(Termination.INFRA_ERROR, error=str(e))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a bug: keep the session, record the cause, go on
+                where = traceback.extract_tb(e.__traceback__)[-1]
+                at = f"{Path(where.filename).name}:{where.lineno}"
+                msg = f"internal error: {type(e).__name__}: {e} ({at})"
+                await driver.finish(Termination.INFRA_ERROR, error=msg.splitlines()[0])
+            finally:
+                await user.aclose()
+        s = driver.session
+        return SessionOutcome(
+            session_id=s.session_id,
+            status=s.status,
+            termination=s.termination,
+            reward=None if s.reward is None else s.reward.value,
+            n_turns=len(s.turns),
+            usage=s.usage,
+            error=s.error,
+        )
+
+    # -- a sweep ------------------------------------------------------------------------------
+    async def run(
+        self, plans: Sequence[SessionPlan], progress: ProgressSink | None = None
+    ) -> SweepSummary:
+        t0 = time.perf_counter()
+        statuses = self.store.statuses([p.session_id for p in plans])
+        todo = [p for p in plans if statuses.get(p.session_id) != SessionStatus.DONE]
+        already = len(plans) - len(todo)
+        if progress:
+            vals = [statuses.get(p.session_id) for p in todo]
+            progress.sweep_started(
+                len(plans),
+                already,
+                continuing=sum(1 for v in vals if v == SessionStatus.RUNNING),
+                retrying=sum(1 for v in vals if v == SessionStatus.FAILED),
+            )
+        sem = asyncio.Semaphore(max(1, self.options.concurrency))
+
+        async def guarded(p: SessionPlan) -> SessionOutcome:
+            async with sem:
+                out = await self.run_one(p)
+            if progress:
+                progress.session_finished(out)
+            return out
+
+        tasks = [asyncio.create_task(guarded(p)) for p in todo]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return self.summarise(
+            plans, ran=len(todo), already=already, wall_s=time.perf_counter() - t0
+        )
+
+    def summarise(
+        self, plans: Sequence[SessionPlan], *, ran: int, already: int, wall_s: float
+    ) -> SweepSummary:
+        ids = [p.session_id for p in plans]
+        sessions = list(self.store.iter_sessions(SessionFilter(session_ids=ids)))
+        return summarise_sessions(
+            sessions, planned=len(plans), ran=ran, already=already, wall_s=wall_s
+        )
+
+
+def summarise_sessions(
+    sessions: Sequence[Session], *, planned: int, ran: int, already: int, wall_s: float
+) -> SweepSummary:
+    usage = Usage()
+    terms: dict[str, int] = {}
+    failures: list[tuple[str, str]] = []
+    done = [s for s in sessions if s.status == SessionStatus.DONE]
+    for s in sessions:
+        usage = usage + s.usage
+        key = s.termination.value if s.termination else s.status.value
+        terms[key] = terms.get(key, 0) + 1
+        if s.status == SessionStatus.FAILED:
+            failures.append((s.session_id, s.error or "unknown error"))
+    rewarded = [s for s in done if s.reward is not None]
+    return SweepSummary(
+        planned=planned,
+        already_done=already,
+        ran=ran,
+        done=len(done),
+        failed=len(failures),
+        successes=sum(1 for s in rewarded if s.reward is not None and s.reward.success),
+        rewarded=len(rewarded),
+        mean_turns=(sum(len(s.turns) for s in done) / len(done)) if done else 0.0,
+        usage=usage,
+        wall_s=wall_s,
+        failures=failures,
+        terminations=terms,
+    )
+
+
+def _client_of(
+    e: LLMError, agent: _TrackedClient, user: _TrackedClient | None
+) -> _TrackedClient | None:
+    if e.model == agent.config.model:
+        return agent
+    if user is not None and e.model == user.config.model:
+        return user
+    return None
+
+
+def run_sweep(
+    store: Store,
+    plans: Sequence[SessionPlan],
+    *,
+    agent_config: ModelConfig,
+    options: RunOptions | None = None,
+    progress: ProgressSink | None = None,
+    **kwargs: Any,
+) -> SweepSummary:
+    """Blocking convenience wrapper around `SweepRunner.run` (library and CLI entry point)."""
+
+    async def _go() -> SweepSummary:
+        runner = SweepRunner(store, agent_config=agent_config, options=options, **kwargs)
+        try:
+            return await runner.run(plans, progress)
+        finally:
+            await runner.aclose()
+
+    return asyncio.run(_go())
