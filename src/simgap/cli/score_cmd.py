@@ -1,9 +1,249 @@
-"""CLI commands: placeholder until its issue lands; `register` adds nothing yet."""
+"""`simgap score`: the User-Sim Index leaderboard of simulators against people."""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from simgap.cli.common import console
+from simgap.errors import ConfigError
+
+JSON_NAME = "usi_scores.json"
+CSV_NAME = "usi_scores.csv"
+
+SET_HELP = (
+    "A set: SOURCE[:KEY=VALUE,...]. SOURCE is a store (SQLite file or database URL), a simgap "
+    ".jsonl, a τ²-bench results.json or tau-usi .json. Filters: user_kind=human|simulator, "
+    "user=ID[+ID], batch=B[+B], domain=D, task=T[+T], agent=MODEL, label=NAME."
+)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _n(x: float | None, fmt: str = "{:.1f}") -> str:
+    return "n/a" if x is None else fmt.format(x)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def _signed_pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:+.0f} pt"
+
+
+def leaderboard_table(lb: Any) -> Table:
+    """The Rich leaderboard: ceiling row first, then candidates by USI."""
+    ref = lb.reference
+    synth = " [bold yellow](SYNTHETIC reference)[/]" if ref["synthetic"] else ""
+    t = Table(
+        title=f"User-Sim Index vs {ref['label']} ({ref['n_sessions']} sessions, "
+        f"{ref['n_tasks']} tasks, batches: {', '.join(ref['batches']) or '-'}){synth}",
+        title_justify="left",
+    )
+    columns: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("#", {"justify": "right"}),
+        ("simulator", {}),
+        ("USI", {"justify": "right"}),
+        ("± sd", {"justify": "right"}),
+        (f"{int(100 * lb.settings.ci_level)}% CI", {"justify": "right", "no_wrap": True}),
+        ("D1 style", {"justify": "right"}),
+        ("D2 info", {"justify": "right"}),
+        ("D3 clarif", {"justify": "right"}),
+        ("D4 errors", {"justify": "right"}),
+        ("Eval", {"justify": "right"}),
+        ("1−ECE", {"justify": "right"}),
+        ("SR sim", {"justify": "right"}),
+        ("SR hum", {"justify": "right"}),
+        ("ΔSR", {"justify": "right"}),
+        ("sess/tasks", {"justify": "right"}),
+        ("excl. tasks", {"justify": "right", "no_wrap": True}),
+    )
+    for col, kw in columns:
+        t.add_column(col, **kw)
+    rows = ([lb.ceiling] if lb.ceiling is not None else []) + lb.rows
+    rank = 0
+    for r in rows:
+        e = r.estimates
+        usi = e["USI"]
+        ci = (
+            f"[{usi.ci_low:.1f}, {usi.ci_high:.1f}]"
+            if usi.ci_low is not None and usi.ci_high is not None
+            else "n/a"
+        )
+        std = f"{usi.std:.1f}" if usi.std is not None else "n/a"
+        is_ceiling = r.kind == "ceiling"
+        if not is_ceiling:
+            rank += 1
+        cal = e["Cal"].value
+        ex = r.excluded
+        excl = (
+            "-"
+            if is_ceiling
+            else f"{ex.get('candidate_only_tasks', 0)} cand / "
+            f"{ex.get('reference_only_tasks', 0)} ref"
+        )
+        label = r.label + (" [yellow](synthetic)[/]" if r.synthetic and not is_ceiling else "")
+        t.add_row(
+            "" if is_ceiling else str(rank),
+            f"[italic]{label}[/]" if is_ceiling else label,
+            f"[bold]{_n(usi.value)}[/]",
+            std,
+            ci,
+            *(_n(e[c].value) for c in ("D1", "D2", "D3", "D4", "Eval")),
+            _n(cal),
+            _pct(e["SR_sim"].value),
+            _pct(e["SR_ref"].value),
+            _signed_pct(e["SR_inflation"].value),
+            f"{r.n_sessions}/{r.n_tasks}",
+            excl,
+            style="dim" if is_ceiling else None,
+            end_section=is_ceiling,
+        )
+    return t
+
+
+def score(
+    reference: Annotated[str, typer.Option("--reference", "-r", help=f"The people. {SET_HELP}")],
+    candidate: Annotated[
+        list[str],
+        typer.Option(
+            "--candidate",
+            "-c",
+            help="A simulator set (repeatable). Without label=, a set holding several "
+            "simulators gives one row each.",
+        ),
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", "-o", help="Where the JSON and CSV go.")
+    ] = Path("score"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", "-B", help="Bootstrap resamples (0: none)."),
+    permutations: int = typer.Option(
+        1000, "--permutations", help="Permutations per pairwise test (0: no tests)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for resampling, permutations and splits."),
+    ci: float = typer.Option(0.95, "--ci", help="Confidence level of the intervals."),
+    difficulty: Annotated[
+        Path | None,
+        typer.Option("--difficulty", help="Frozen task-difficulty JSON ({task: success rate})."),
+    ] = None,
+    difficulty_min_samples: int = typer.Option(
+        1, "--difficulty-min-samples", help="Outcomes a task needs for a data-driven difficulty."
+    ),
+    ceiling_splits: int = typer.Option(
+        3, "--ceiling-splits", help="Random half-splits when the reference has one batch."
+    ),
+) -> None:
+    """Score user simulators against people: USI with CI, its six components, SR inflation.
+
+    Prints the leaderboard (with the people-vs-people ceiling row) and plain-words gaps, and
+    writes usi_scores.json (schema simgap.score/1, see docs/metrics.md) and usi_scores.csv.
+    The reference defaults to user_kind=human and candidates to user_kind=simulator unless the
+    set says otherwise.
+
+    Sets: runs.db:user_kind=human,batch=b1+b2 (people of two batches), runs.db:user=gpt-4o,
+    label=GPT-4o (one simulator, named), people.jsonl, results.json (τ²-bench), or a
+    database URL such as postgresql://host/db:user_kind=human.
+
+    Examples:
+
+        simgap score -r runs.db:user_kind=human -c runs.db:user_kind=simulator
+
+        simgap score -r people.jsonl -c runs.db:user=gpt-4o,label=GPT-4o -c tau2_results.json
+    """
+    from simgap.metrics import ScoreSettings, load_difficulty, score_sets
+    from simgap.metrics.inputs import load_set, parse_set_spec, split_by_user
+    from simgap.models import UserKind
+
+    if not 0.5 <= ci < 1.0:
+        raise ConfigError(f"--ci must be in [0.5, 1), got {ci}")
+    if bootstrap < 0 or permutations < 0 or ceiling_splits < 1 or difficulty_min_samples < 1:
+        raise ConfigError(
+            "--bootstrap/--permutations ≥ 0, --ceiling-splits/--difficulty-min-samples ≥ 1"
+        )
+    settings = ScoreSettings(
+        n_boot=bootstrap,
+        seed=seed,
+        ci_level=ci,
+        n_permutations=permutations,
+        ceiling_splits=ceiling_splits,
+        min_difficulty_samples=difficulty_min_samples,
+    )
+    if difficulty is not None:
+        settings.difficulty = load_difficulty(difficulty)
+        settings.difficulty_source = f"file:{difficulty}"
+
+    with console.status("loading sessions…"):
+        ref = load_set(parse_set_spec(reference), default_kind=UserKind.HUMAN)
+        cands = [
+            part
+            for text in candidate
+            for part in split_by_user(
+                load_set(parse_set_spec(text), default_kind=UserKind.SIMULATOR)
+            )
+        ]
+    labels = [c.label for c in cands]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ConfigError(f"two candidate rows are named {dup[0]!r}: give them label=… filters")
+    if not ref.sessions:
+        raise ConfigError(f"reference {reference!r} selects no sessions")
+    for c in cands:
+        if not c.sessions:
+            raise ConfigError(f"candidate {c.spec.text!r} selects no sessions")
+
+    with console.status(f"scoring {len(cands)} candidate(s), {bootstrap} resamples…"):
+        lb = score_sets(ref, cands, settings)
+
+    # Files first: the results are kept even if printing fails (closed pipe, ...).
+    _write_atomic(out_dir / JSON_NAME, json.dumps(lb.to_json(), indent=2, ensure_ascii=False))
+    _write_atomic(out_dir / CSV_NAME, lb.to_csv())
+
+    # A terminal gets its own width; a pipe or a file gets the whole table, unwrapped.
+    wide = console if console.is_terminal else Console(file=console.file, width=220)
+    wide.print(leaderboard_table(lb))
+    for r in lb.rows:
+        if r.gaps:
+            console.print(f"[bold]{r.label}[/] — largest gaps per dimension:")
+            for g in r.gaps:
+                console.print(f"  • {g}", highlight=False, soft_wrap=True)
+        for n in r.notes:
+            console.print(f"  [yellow]note[/] {r.label}: {n}", highlight=False, soft_wrap=True)
+    if lb.ceiling is not None:
+        for n in lb.ceiling.notes:
+            console.print(f"[yellow]note[/] ceiling: {n}", highlight=False, soft_wrap=True)
+    for cmp in lb.comparisons:
+        p = "n/a" if cmp.p_value is None else f"{cmp.p_value:.3f}"
+        d = "n/a" if cmp.diff is None else f"{cmp.diff:+.1f}"
+        console.print(
+            f"paired permutation test {cmp.a} vs {cmp.b}: ΔUSI {d} on {cmp.n_tasks} common "
+            f"tasks, p = {p} ({cmp.n_permutations} permutations)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for n in lb.notes:
+        console.print(f"[yellow]note[/] {n}", highlight=False, soft_wrap=True)
+
+    console.print(f"wrote {out_dir / JSON_NAME} and {out_dir / CSV_NAME}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add `simgap score`."""
+    app.command("score")(score)

@@ -1,0 +1,284 @@
+"""The vectorised USI engine: per-task sums in one matrix, any task weighting by one product.
+
+Every USI component is a ratio of sums over tasks (pooled feature means, per-bin success
+rates, mean per-task Eval, success rates). So a pair (candidate set, one reference batch) is
+reduced once to a matrix `M` (tasks × columns) of per-task sums, and a weighting of the tasks
+`W` (rows = resamples or permutations, columns = tasks) gives all the sums at once:
+`A = W @ M`. The point estimate is `W = 1`; a bootstrap resample is a row of multinomial task
+counts; a permutation swaps the candidate columns of two simulators per task. The scores are
+then element-wise arithmetic on `A` (`scores`).
+
+Columns of `M` (see `Layout`): candidate feature sums and session count, reference feature sums
+and count, per trial × difficulty bin the triple (tasks, candidate successes, reference success
+rate sum), Eval (sum of per-task agreement, tasks with agreement), and success counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from simgap.annotate.features import DIMENSIONS, FEATURE_NAMES
+from simgap.metrics.calibration import N_BINS
+from simgap.metrics.dice import dice
+from simgap.metrics.evaluative import task_agreement
+from simgap.metrics.table import ScoredSession
+
+Array = NDArray[np.float64]
+N_FEATURES = len(FEATURE_NAMES)
+DIMENSION_INDEX: dict[str, NDArray[np.int64]] = {
+    d: np.array([FEATURE_NAMES.index(f) for f in fs], dtype=np.int64)
+    for d, fs in DIMENSIONS.items()
+}
+COMPONENTS = ("D1", "D2", "D3", "D4", "Eval", "Cal")  # the six USI scores, 0–100
+
+
+@dataclass(frozen=True)
+class Side:
+    """Per-task sums of one set of sessions over a shared task index (T tasks, K trials)."""
+
+    feat_sum: Array  # (T, F) sum of session features
+    feat_n: Array  # (T,) sessions with features
+    out_sum: Array  # (T,) successes
+    out_n: Array  # (T,) sessions with an outcome
+    trial_sum: Array  # (K, T) successes per trial
+    trial_n: Array  # (K, T) sessions with an outcome per trial
+    n_sessions: Array  # (T,) all scored sessions
+    answers: tuple[tuple[Array, ...], ...]  # per task: answer vectors of sessions with feedback
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.trial_sum.shape[0])
+
+
+def build_side(
+    sessions: Sequence[ScoredSession],
+    index: Mapping[str, int],
+    *,
+    single_trial: bool = False,
+) -> Side:
+    """Sum sessions per task. Trials are the sessions' `trial` values (a simulator's runs);
+    `single_trial` pools them (people: a batch is one "run")."""
+    T = len(index)
+    trials = sorted({0 if single_trial else s.trial for s in sessions}) or [0]
+    tpos = {t: i for i, t in enumerate(trials)}
+    feat_sum = np.zeros((T, N_FEATURES))
+    feat_n = np.zeros(T)
+    out_sum = np.zeros(T)
+    out_n = np.zeros(T)
+    trial_sum = np.zeros((len(trials), T))
+    trial_n = np.zeros((len(trials), T))
+    n_sessions = np.zeros(T)
+    answers: list[list[Array]] = [[] for _ in range(T)]
+    for s in sessions:
+        t = index.get(s.task)
+        if t is None:
+            continue
+        n_sessions[t] += 1
+        if s.features is not None:
+            feat_sum[t] += s.features
+            feat_n[t] += 1
+        if s.success is not None:
+            k = tpos[0 if single_trial else s.trial]
+            out_sum[t] += s.success
+            out_n[t] += 1
+            trial_sum[k, t] += s.success
+            trial_n[k, t] += 1
+        if s.answers is not None:
+            answers[t].append(s.answers)
+    return Side(
+        feat_sum=feat_sum,
+        feat_n=feat_n,
+        out_sum=out_sum,
+        out_n=out_n,
+        trial_sum=trial_sum,
+        trial_n=trial_n,
+        n_sessions=n_sessions,
+        answers=tuple(tuple(a) for a in answers),
+    )
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each quantity sits among the columns of a pair matrix."""
+
+    n_trials: int
+
+    @property
+    def c_feat(self) -> slice:
+        return slice(0, N_FEATURES)
+
+    @property
+    def c_n(self) -> int:
+        return N_FEATURES
+
+    @property
+    def r_feat(self) -> slice:
+        return slice(N_FEATURES + 1, 2 * N_FEATURES + 1)
+
+    @property
+    def r_n(self) -> int:
+        return 2 * N_FEATURES + 1
+
+    @property
+    def ece(self) -> slice:
+        start = 2 * N_FEATURES + 2
+        return slice(start, start + self.n_trials * N_BINS * 3)
+
+    @property
+    def ev(self) -> int:
+        return 2 * N_FEATURES + 2 + self.n_trials * N_BINS * 3
+
+    @property
+    def sr(self) -> int:
+        return self.ev + 2
+
+    @property
+    def width(self) -> int:
+        return self.sr + 4
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A candidate side against one reference side, on the tasks both have."""
+
+    matrix: Array  # (T, layout.width)
+    layout: Layout
+    included: NDArray[np.bool_]  # (T,) tasks on both sides (and in the mask)
+    eval_task: Array  # (T,) per-task Eval agreement (NaN: not available)
+
+
+def build_pair(
+    cand: Side,
+    ref: Side,
+    *,
+    bins: NDArray[np.int64],
+    levels: Sequence[Array],
+    mask: NDArray[np.bool_] | None = None,
+    n_trials: int | None = None,
+) -> Pair:
+    """Reduce (candidate, reference batch) to the per-task matrix the scores are read from.
+
+    `bins` holds each task's difficulty bin (-1: unknown, left out of calibration); `mask`
+    restricts the tasks further (the permutation test uses the tasks common to two simulators);
+    `n_trials` pads the trial axis so two candidates can share one layout.
+    """
+    T = cand.feat_n.shape[0]
+    inc = (cand.n_sessions > 0) & (ref.n_sessions > 0)
+    if mask is not None:
+        inc &= mask
+    K = max(cand.n_trials, n_trials or 0)
+    lay = Layout(n_trials=K)
+    M = np.zeros((T, lay.width))
+    w = inc.astype(np.float64)
+    M[:, lay.c_feat] = cand.feat_sum * w[:, None]
+    M[:, lay.c_n] = cand.feat_n * w
+    M[:, lay.r_feat] = ref.feat_sum * w[:, None]
+    M[:, lay.r_n] = ref.feat_n * w
+
+    # Calibration: per trial k and bin b, over tasks with both outcomes and a known bin:
+    # (number of tasks, candidate success rate sum, reference success rate sum).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h_rate = np.where(ref.out_n > 0, ref.out_sum / np.maximum(ref.out_n, 1), 0.0)
+    known = inc & (ref.out_n > 0) & (bins >= 0)
+    ece_block = np.zeros((T, K, N_BINS, 3))
+    onehot = np.zeros((T, N_BINS))
+    onehot[known, bins[known]] = 1.0
+    for k in range(cand.n_trials):
+        present = known & (cand.trial_n[k] > 0)
+        m = present.astype(np.float64)
+        s_rate = np.where(present, cand.trial_sum[k] / np.maximum(cand.trial_n[k], 1), 0.0)
+        ece_block[:, k, :, 0] = onehot * m[:, None]
+        ece_block[:, k, :, 1] = onehot * (s_rate * m)[:, None]
+        ece_block[:, k, :, 2] = onehot * (h_rate * m)[:, None]
+    M[:, lay.ece] = ece_block.reshape(T, -1)
+
+    eval_task = np.full(T, np.nan)
+    for t in np.flatnonzero(inc):
+        if cand.answers[t] and ref.answers[t]:
+            eval_task[t] = task_agreement(cand.answers[t], ref.answers[t], levels)
+    has_eval = ~np.isnan(eval_task)
+    M[:, lay.ev] = np.where(has_eval, eval_task, 0.0)
+    M[:, lay.ev + 1] = has_eval.astype(np.float64)
+
+    M[:, lay.sr] = cand.out_sum * w
+    M[:, lay.sr + 1] = cand.out_n * w
+    M[:, lay.sr + 2] = ref.out_sum * w
+    M[:, lay.sr + 3] = ref.out_n * w
+    return Pair(matrix=M, layout=lay, included=inc, eval_task=eval_task)
+
+
+def _ratio(num: Array, den: Array) -> Array:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _nanmean(x: Array, axis: int) -> Array:
+    """Mean ignoring NaN; NaN (not a warning) where everything is NaN."""
+    ok = ~np.isnan(x)
+    n = ok.sum(axis=axis)
+    total = np.where(ok, x, 0.0).sum(axis=axis)
+    return _ratio(total, n.astype(np.float64))
+
+
+@dataclass(frozen=True)
+class Scores:
+    """All quantities for each row of a weighting (shape (B,) unless noted)."""
+
+    components: dict[str, Array]  # D1..D4, Eval, Cal (0–100)
+    usi: Array
+    ece: Array
+    sr_cand: Array
+    sr_ref: Array
+    cand_features: Array  # (B, F) pooled feature means
+    ref_features: Array  # (B, F)
+    feature_dice: Array  # (B, F)
+
+
+def scores(A: Array, lay: Layout) -> Scores:
+    """Every USI quantity from aggregated sums `A = W @ M` (one row per weighting)."""
+    B = A.shape[0]
+    cf = _ratio(A[:, lay.c_feat], A[:, [lay.c_n]])
+    rf = _ratio(A[:, lay.r_feat], A[:, [lay.r_n]])
+    fd = dice(rf, cf)
+    comps: dict[str, Array] = {
+        d: 100.0 * fd[:, idx].mean(axis=1) for d, idx in DIMENSION_INDEX.items()
+    }
+
+    E = A[:, lay.ece].reshape(B, lay.n_trials, N_BINS, 3)
+    n_tasks = E[..., 0].sum(axis=2)  # (B, K)
+    # Σ_b (n_b/N)|s_b − h_b| with s_b = S_b/n_b, h_b = H_b/n_b  ==  Σ_b |S_b − H_b| / N
+    gap = np.abs(E[..., 1] - E[..., 2]).sum(axis=2)
+    ece = _nanmean(_ratio(gap, n_tasks), axis=1)
+    comps["Cal"] = 100.0 * (1.0 - ece)
+    comps["Eval"] = _ratio(A[:, lay.ev], A[:, lay.ev + 1])
+
+    core = np.stack([comps[c] for c in ("D1", "D2", "D3", "D4", "Cal")], axis=1)
+    with_eval = np.concatenate([core, comps["Eval"][:, None]], axis=1).mean(axis=1)
+    # The paper's scorer averages five components when no survey data exist (Eval absent).
+    usi = np.where(np.isnan(comps["Eval"]), core.mean(axis=1), with_eval)
+    return Scores(
+        components={c: comps[c] for c in COMPONENTS},
+        usi=usi,
+        ece=ece,
+        sr_cand=_ratio(A[:, lay.sr], A[:, lay.sr + 1]),
+        sr_ref=_ratio(A[:, lay.sr + 2], A[:, lay.sr + 3]),
+        cand_features=cf,
+        ref_features=rf,
+        feature_dice=fd,
+    )
+
+
+def bootstrap_weights(
+    rng: np.random.Generator, universe: NDArray[np.int64], n_tasks: int, n_boot: int
+) -> Array:
+    """(n_boot, n_tasks) task multiplicities: each row resamples the `universe` tasks with
+    replacement (multinomial counts); tasks outside it get weight 0."""
+    W = np.zeros((n_boot, n_tasks))
+    n = len(universe)
+    if n:
+        W[:, universe] = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+    return W

@@ -1,0 +1,124 @@
+"""Sessions -> the numbers scoring needs: one `ScoredSession` per finished session.
+
+This is the thin layer between records and the array maths. Features come from a stored,
+current session-level annotation when there is one (annotator `rules`, same feature version,
+same number of turns) and are computed from the text otherwise, so `simgap score` never needs a
+prior `simgap annotate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from simgap.annotate.features import FEATURE_NAMES, USI_FEATURES_VERSION, session_features
+from simgap.annotate.rules import RULES_ANNOTATOR
+from simgap.metrics.evaluative import answer_vector
+from simgap.models import Annotation, Feedback, Questionnaire, Session, SessionStatus
+
+
+def task_key(session: Session) -> str:
+    """How tasks are identified across sets: `<domain>/<task_id>`."""
+    return f"{session.domain}/{session.task_id}"
+
+
+@dataclass(frozen=True)
+class ScoredSession:
+    session_id: str
+    task: str
+    trial: int
+    user_id: str
+    batch: str
+    features: NDArray[np.float64] | None  # FEATURE_NAMES order; None: no user words
+    success: float | None  # 1.0 / 0.0 (τ² reward = 1), None when there is no reward
+    answers: NDArray[np.float64] | None  # normalised questionnaire answers; None: no feedback
+    synthetic: bool = False
+
+
+@dataclass
+class Reduction:
+    sessions: list[ScoredSession] = field(default_factory=list)
+    not_finished: int = 0  # running or failed sessions: not scored
+    no_user_words: int = 0  # finished, but the user said nothing countable
+    no_reward: int = 0  # finished, but no τ² reward: left out of SR and calibration
+    features_from_annotations: int = 0
+    features_computed: int = 0
+
+
+def stored_features(ann: Annotation | None, session: Session) -> dict[str, float] | None:
+    """The USI features of a stored session-level annotation if they are still current."""
+    if ann is None or ann.turn_idx is not None or ann.missing:
+        return None
+    meta = ann.meta
+    if meta.get("usi_features_version") != USI_FEATURES_VERSION:
+        return None
+    if meta.get("n_turns") != len(session.turns) or not meta.get("has_usi_features"):
+        return None
+    if not all(f in ann.features for f in FEATURE_NAMES):
+        return None
+    return {f: ann.features[f] for f in FEATURE_NAMES}
+
+
+def pick_feedback(session: Session, feedback: Sequence[Feedback]) -> Feedback | None:
+    """The questionnaire the session's own user filled in (person or simulator)."""
+    for fb in feedback:
+        if fb.questionnaire == "usi" and fb.respondent_kind == session.user_kind:
+            return fb
+    return None
+
+
+def reduce_sessions(
+    sessions: Iterable[Session],
+    *,
+    feedback: Mapping[str, Sequence[Feedback]],
+    questionnaire: Questionnaire,
+    annotations: Mapping[str, Annotation] | None = None,
+) -> Reduction:
+    """Keep finished sessions and reduce each to features, success and answers."""
+    out = Reduction()
+    annotations = annotations or {}
+    for s in sessions:
+        if s.status != SessionStatus.DONE:
+            out.not_finished += 1
+            continue
+        feats = stored_features(annotations.get(s.session_id), s)
+        if feats is not None:
+            out.features_from_annotations += 1
+        else:
+            feats = session_features(s)
+            out.features_computed += 1
+        if feats is None:
+            out.no_user_words += 1
+        if s.reward is None:
+            out.no_reward += 1
+        fb = pick_feedback(s, feedback.get(s.session_id, ()))
+        out.sessions.append(
+            ScoredSession(
+                session_id=s.session_id,
+                task=task_key(s),
+                trial=s.trial,
+                user_id=s.user_id,
+                batch=s.batch,
+                features=None
+                if feats is None
+                else np.array([feats[f] for f in FEATURE_NAMES], dtype=np.float64),
+                success=None if s.reward is None else (1.0 if s.reward.success else 0.0),
+                answers=None if fb is None else answer_vector(fb, questionnaire),
+                synthetic=bool(s.meta.get("synthetic", False)),
+            )
+        )
+    return out
+
+
+def rules_annotations(annotations: Iterable[Annotation]) -> dict[str, Annotation]:
+    """session_id -> its session-level `rules` annotation (the newest if several)."""
+    out: dict[str, Annotation] = {}
+    for a in annotations:
+        if a.annotator == RULES_ANNOTATOR and a.turn_idx is None:
+            prev = out.get(a.session_id)
+            if prev is None or a.created_at >= prev.created_at:
+                out[a.session_id] = a
+    return out
