@@ -119,3 +119,41 @@ def test_sigkill_then_resume_loses_nothing(tmp_path: Path, fake_openai_factory) 
         assert after[: len(before)] == before
     with sqlite3.connect(db) as c:
         assert c.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+def test_twenty_random_sigkills_lose_nothing(tmp_path: Path, fake_openai_factory) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL the runner 20 times at random moments while it works, then let it finish."""
+    import random
+
+    rng = random.Random(2026)
+    agent = fake_openai_factory(responder=idle_agent, latency_s=0.03)
+    user = fake_openai_factory(responder=chatty_customer, latency_s=0.03)
+    db = tmp_path / "runs.db"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = _cmd(db, agent.base_url, user.base_url)
+    cmd[cmd.index("--trials") + 1] = "4"
+    kills = 0
+    for _ in range(20):
+        before = _turn_count(db)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 90
+        while _turn_count(db) <= before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.0))  # a random point while it is writing turns
+        if proc.poll() is not None:
+            break  # it finished everything before this kill
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills += 1
+        with sqlite3.connect(db) as c:
+            assert c.execute("pragma integrity_check").fetchone()[0] == "ok"
+    assert kills >= 10, f"only {kills} kills landed before the sweep finished"
+    final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-2000:]
+    sessions = list(Store(db).iter_sessions())
+    assert len(sessions) == len(TASKS) * 4 == len({s.session_id for s in sessions})
+    for s in sessions:
+        assert s.status == SessionStatus.DONE, (s.session_id, s.error)
+        assert [t.idx for t in s.turns] == list(range(len(s.turns)))
+        assert sum(1 for t in s.turns if t.content and "###STOP###" in t.content) == 1
+    print(f"\n{kills} SIGKILLs, {len(sessions)} sessions, 0 lost, 0 duplicated")

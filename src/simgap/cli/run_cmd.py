@@ -11,7 +11,10 @@ from rich.table import Table
 
 from simgap.cli.common import console, split_csv
 from simgap.cli.progress import SweepProgress
+from simgap.llm.base import ModelConfig
 from simgap.sessions import SweepSummary
+from simgap.sessions.config import SweepConfig
+from simgap.sessions.plan import SessionPlan
 
 
 def print_summary(s: SweepSummary, *, out: str) -> None:
@@ -47,8 +50,73 @@ def print_summary(s: SweepSummary, *, out: str) -> None:
         console.print("rerun the same command to retry failed sessions")
 
 
-def run(
-    domain: str = typer.Option(
+def prepare_sweep(cfg: SweepConfig) -> tuple[list[SessionPlan], ModelConfig, str]:
+    """Tasks × simulators × trials of a config, and the agent's model config and name."""
+    from simgap.models import AgentSpec
+    from simgap.sessions import plan_sessions
+
+    with console.status("loading τ²-bench tasks…"):
+        task_list = cfg.resolve_tasks()
+        presets = cfg.resolve_presets()
+    agent_cfg = cfg.agent
+    model_cfg = ModelConfig.model_validate(agent_cfg.model_dump(exclude={"name"}))
+    spec = AgentSpec(name=agent_cfg.name, model=model_cfg.model, settings=model_cfg.public())
+    plans = plan_sessions(
+        task_list, presets, agent=spec, trials=cfg.trials, batch=cfg.batch, base_seed=cfg.seed
+    )
+    console.print(
+        f"{len(plans)} sessions: {len(task_list)} task(s) of {', '.join(cfg.domain_list)} × "
+        f"{len(presets)} simulator(s) ({', '.join(p.name for p in presets)}) × "
+        f"{cfg.trials} trial(s); agent {spec.name} on {spec.model}",
+        markup=False,
+        highlight=False,
+    )
+    return plans, model_cfg, agent_cfg.name
+
+
+def execute_sweep(
+    cfg: SweepConfig, prepared: tuple[list[SessionPlan], ModelConfig, str] | None = None
+) -> SweepSummary:
+    """Run a config with progress and print the summary (shared by `run` and `sweep`)."""
+    from simgap.sessions import RunOptions, run_sweep
+    from simgap.store import Store
+
+    plans, model_cfg, agent_name = prepared or prepare_sweep(cfg)
+    store = Store(cfg.out)
+    options = RunOptions(
+        concurrency=cfg.concurrency,
+        max_steps=cfg.max_steps,
+        max_errors=cfg.max_errors,
+        use_cache=cfg.cache,
+    )
+    try:
+        with SweepProgress(console) as progress:
+            if cfg.engine == "ray":
+                from simgap.sessions.ray_engine import RayEngine
+
+                summary = RayEngine(
+                    store,
+                    agent_config=model_cfg,
+                    agent_name=agent_name,
+                    options=options,
+                    address=cfg.ray_address,
+                ).run(plans, progress)
+            else:
+                summary = run_sweep(
+                    store,
+                    plans,
+                    agent_config=model_cfg,
+                    options=options,
+                    progress=progress,
+                    agent_name=agent_name,
+                )
+    finally:
+        store.close()
+    print_summary(summary, out=cfg.out)
+    return summary
+
+
+def run(    domain: str = typer.Option(
         None, "--domain", "-d", help="τ²-bench domain: airline, retail, telecom, mock."
     ),
     tasks: int = typer.Option(None, "--tasks", "-n", help="Run the first N tasks of the split."),
@@ -89,6 +157,12 @@ def run(
     out: str = typer.Option(
         None, "--out", "-o", help="Store: SQLite file (default runs.db) or database URL."
     ),
+    engine: str = typer.Option(
+        None, "--engine", help="local (asyncio, default) or ray (a Ray cluster; see --ray-address)."
+    ),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)."
+    ),
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Do not use the on-disk response cache."
     ),
@@ -108,9 +182,7 @@ def run(
 
         simgap run -d retail -n 20 -u tau2 --user-model openai/gpt-4.1 --agent openai/gpt-4.1-mini
     """
-    from simgap.sessions import RunOptions, plan_sessions, run_sweep
     from simgap.sessions.config import load_sweep_config, make_sweep_config
-    from simgap.store import Store
 
     overrides: dict[str, Any] = {
         k: v
@@ -124,6 +196,8 @@ def run(
             "max_errors": max_errors,
             "seed": seed,
             "out": out,
+            "engine": engine,
+            "ray_address": ray_address,
         }.items()
         if v is not None
     }
@@ -162,42 +236,7 @@ def run(
             overrides["user_model"] = user_over
         cfg = make_sweep_config(overrides)
 
-    with console.status("loading τ²-bench tasks…"):
-        task_list = cfg.resolve_tasks()
-        presets = cfg.resolve_presets()
-    agent_cfg = cfg.agent
-    from simgap.llm.base import ModelConfig
-    from simgap.models import AgentSpec
-
-    model_cfg = ModelConfig.model_validate(agent_cfg.model_dump(exclude={"name"}))
-    spec = AgentSpec(name=agent_cfg.name, model=model_cfg.model, settings=model_cfg.public())
-    plans = plan_sessions(
-        task_list, presets, agent=spec, trials=cfg.trials, batch=cfg.batch, base_seed=cfg.seed
-    )
-    console.print(
-        f"{len(plans)} sessions: {len(task_list)} {cfg.domain} task(s) × "
-        f"{len(presets)} simulator(s) ({', '.join(p.name for p in presets)}) × "
-        f"{cfg.trials} trial(s); agent {spec.name} on {spec.model}",
-        markup=False,
-        highlight=False,
-    )
-    store = Store(cfg.out)
-    options = RunOptions(
-        concurrency=cfg.concurrency,
-        max_steps=cfg.max_steps,
-        max_errors=cfg.max_errors,
-        use_cache=cfg.cache,
-    )
-    with SweepProgress(console) as progress:
-        summary = run_sweep(
-            store,
-            plans,
-            agent_config=model_cfg,
-            options=options,
-            progress=progress,
-            agent_name=agent_cfg.name,
-        )
-    print_summary(summary, out=cfg.out)
+    execute_sweep(cfg)
 
 
 def register(app: typer.Typer) -> None:

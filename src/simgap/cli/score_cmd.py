@@ -150,11 +150,19 @@ def score(
     ceiling_splits: int = typer.Option(
         3, "--ceiling-splits", help="Random half-splits when the reference has one batch."
     ),
+    examples: int = typer.Option(
+        3,
+        "--examples",
+        help="Example conversations per simulator (reference vs simulator on the same task) "
+        "written to the JSON for `simgap report`; 0 keeps all conversation text out of it.",
+    ),
 ) -> None:
     """Score user simulators against people: USI with CI, its six components, SR inflation.
 
     Prints the leaderboard (with the people-vs-people ceiling row) and plain-words gaps, and
     writes usi_scores.json (schema simgap.score/1, see docs/metrics.md) and usi_scores.csv.
+    The JSON also carries what `simgap report` draws (answer distributions, a few example
+    conversations per simulator; --examples 0 leaves the conversations out).
     The reference defaults to user_kind=human and candidates to user_kind=simulator unless the
     set says otherwise.
 
@@ -174,9 +182,16 @@ def score(
 
     if not 0.5 <= ci < 1.0:
         raise ConfigError(f"--ci must be in [0.5, 1), got {ci}")
-    if bootstrap < 0 or permutations < 0 or ceiling_splits < 1 or difficulty_min_samples < 1:
+    if (
+        bootstrap < 0
+        or permutations < 0
+        or examples < 0
+        or ceiling_splits < 1
+        or difficulty_min_samples < 1
+    ):
         raise ConfigError(
-            "--bootstrap/--permutations ≥ 0, --ceiling-splits/--difficulty-min-samples ≥ 1"
+            "--bootstrap/--permutations/--examples ≥ 0, "
+            "--ceiling-splits/--difficulty-min-samples ≥ 1"
         )
     settings = ScoreSettings(
         n_boot=bootstrap,
@@ -185,6 +200,7 @@ def score(
         n_permutations=permutations,
         ceiling_splits=ceiling_splits,
         min_difficulty_samples=difficulty_min_samples,
+        n_examples=examples,
     )
     if difficulty is not None:
         settings.difficulty = load_difficulty(difficulty)

@@ -22,11 +22,18 @@ LOCAL_MODEL = "local"  # the embedded SmolLM2-135M-Instruct GGUF shipped by llm-
 
 
 class LLMError(SimgapError):
-    """A model call that failed for good. str() is one line naming the model and the cause."""
+    """A model call that failed for good. str() is one line naming the model and the cause.
 
-    def __init__(self, model: str, message: str) -> None:
-        super().__init__(f"model {model}: {message}")
+    `endpoint` (optional) names where the model was reached (an `api_base`, "openai API", a
+    GGUF path): `model openai/x at http://127.0.0.1:9/v1: connection refused after 7 tries`.
+    `model` stays the configured model id alone, so callers can match it against a config.
+    """
+
+    def __init__(self, model: str, message: str, *, endpoint: str | None = None) -> None:
+        where = f"model {model}" if not endpoint else f"model {model} at {endpoint}"
+        super().__init__(f"{where}: {' '.join(message.split())}")
         self.model = model
+        self.endpoint = endpoint
 
 
 class LLMUnavailableError(LLMError):
@@ -35,6 +42,11 @@ class LLMUnavailableError(LLMError):
 
 class LLMResponseError(LLMError):
     """The model answered, but with something unusable (empty, garbage, wrong schema)."""
+
+
+_TRANSPORT_FIELDS = frozenset(
+    {"timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "rpm", "tpm", "max_concurrency"}
+)
 
 
 class ModelConfig(BaseModel):
@@ -55,6 +67,15 @@ class ModelConfig(BaseModel):
     top_p: float | None = None
     timeout_s: float = 120.0
     max_retries: int = 6
+    # Exponential backoff with full jitter between retries: delay n is uniform in
+    # [0, min(backoff_max_s, backoff_base_s * 2**n)] (a server's Retry-After wins if longer).
+    backoff_base_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    # Provider limits, shared by every client talking to the same endpoint (see llm/limits.py):
+    # requests per minute, tokens per minute, requests in flight. None = no limit.
+    rpm: float | None = Field(default=None, gt=0)
+    tpm: float | None = Field(default=None, gt=0)
+    max_concurrency: int | None = Field(default=None, ge=1)
     extra: dict[str, Any] = Field(default_factory=dict)  # passed through to litellm
 
     @property
@@ -70,9 +91,9 @@ class ModelConfig(BaseModel):
 
     def public(self) -> dict[str, Any]:
         """Settings safe to store with a session (no key, no key variable value)."""
-        d = self.model_dump(exclude={"api_key"}, exclude_none=True)
-        d.pop("timeout_s", None)
-        d.pop("max_retries", None)
+        # Transport settings (timeouts, retries, rate limits) never change an answer: leave them
+        # out, so stored settings compare equal across machines with different quotas.
+        d = self.model_dump(exclude={"api_key", *_TRANSPORT_FIELDS}, exclude_none=True)
         return d
 
 

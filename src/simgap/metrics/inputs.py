@@ -21,7 +21,7 @@ from pathlib import Path
 
 from simgap.annotate.rules import RULES_ANNOTATOR
 from simgap.errors import ConfigError
-from simgap.metrics.table import rules_annotations
+from simgap.metrics.table import is_synthetic_session, rules_annotations
 from simgap.models import Annotation, Feedback, Session, UserKind
 from simgap.store import SessionFilter, Store
 from simgap.store.importers import read_any
@@ -89,7 +89,7 @@ class LoadedSet:
 
     @property
     def synthetic(self) -> bool:
-        return any(bool(s.meta.get("synthetic")) for s in self.sessions)
+        return any(is_synthetic_session(s) for s in self.sessions)
 
 
 def _matches(s: Session, f: dict[str, list[str]]) -> bool:

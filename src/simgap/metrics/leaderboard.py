@@ -24,13 +24,25 @@ from simgap.annotate.features import FEATURE_NAMES, USI_FEATURES_VERSION
 from simgap.metrics.calibration import PAPER_MIN_SAMPLES, bin_indices, pooled_difficulty
 from simgap.metrics.ceiling import batch_pairs, split_pairs
 from simgap.metrics.core import COMPONENTS, Array, Pair, Side, build_pair, build_side
+from simgap.metrics.details import (
+    DETAILS_VERSION,
+    HEAD_TURNS,
+    MAX_TURN_CHARS,
+    MAX_TURNS,
+    TAIL_TURNS,
+    answer_distribution,
+    example_records,
+    pick_examples,
+    questionnaire_info,
+    session_answers,
+)
 from simgap.metrics.estimate import QUANTITIES, Estimate, evaluate_pairs
 from simgap.metrics.evaluative import field_levels
 from simgap.metrics.gaps import gap_lines
 from simgap.metrics.inputs import LoadedSet
 from simgap.metrics.permutation import Comparison, paired_permutation_test
 from simgap.metrics.table import Reduction, ScoredSession, reduce_sessions
-from simgap.models import load_questionnaire
+from simgap.models import Session, SessionStatus, load_questionnaire
 
 SCHEMA = "simgap.score/1"
 CEILING_LABEL = "people vs people (ceiling)"
@@ -46,6 +58,9 @@ class ScoreSettings:
     min_difficulty_samples: int = 1
     difficulty: Mapping[str, float] | None = None  # frozen map (task -> success rate)
     difficulty_source: str = "data"
+    # Example conversations per candidate written to the score file's `details` (0: none, so
+    # no conversation text leaves the store).
+    n_examples: int = 3
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +72,7 @@ class ScoreSettings:
             "min_difficulty_samples": self.min_difficulty_samples,
             "difficulty_source": self.difficulty_source,
             "paper_min_difficulty_samples": PAPER_MIN_SAMPLES,
+            "n_examples": self.n_examples,
         }
 
 
@@ -75,6 +91,7 @@ class Row:
     notes: list[str] = field(default_factory=list)
     synthetic: bool = False
     features_source: dict[str, int] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)  # the compared tasks (not serialised)
 
     @property
     def usi(self) -> float | None:
@@ -112,6 +129,9 @@ class Leaderboard:
     comparisons: list[Comparison]
     notes: list[str]
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # What the report needs beyond the numbers (docs/metrics.md §9); None when the sets were
+    # given already reduced to numbers (`score_scored` without sessions).
+    details: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +146,7 @@ class Leaderboard:
             "rows": [r.to_json() for r in self.rows],
             "comparisons": [c.to_json() for c in self.comparisons],
             "notes": self.notes,
+            **({} if self.details is None else {"details": self.details}),
         }
 
     def to_csv(self) -> str:
@@ -235,6 +256,7 @@ def _row(
         gaps=_gap_lines(features, who),
         notes=notes,
         synthetic=synthetic,
+        tasks=sorted(universe),
     )
 
 
@@ -263,6 +285,11 @@ class ScoredSet:
     user_ids: list[str]
     synthetic: bool
     reduction: Reduction
+    # For the score file's `details` (report): finished sessions by id (their text) and each
+    # one's questionnaire answers as level positions. Left empty/None by callers that only
+    # have numbers; the details then leave out what they cannot show.
+    sessions: dict[str, Session] = field(default_factory=dict)
+    answers: dict[str, dict[str, int]] | None = None
 
     @classmethod
     def from_loaded(cls, ls: LoadedSet) -> ScoredSet:
@@ -273,6 +300,8 @@ class ScoredSet:
             user_ids=ls.user_ids,
             synthetic=ls.synthetic,
             reduction=_reduce(ls, q),
+            sessions={s.session_id: s for s in ls.sessions if s.status == SessionStatus.DONE},
+            answers=session_answers(ls.sessions, ls.feedback, q),
         )
 
 
@@ -434,6 +463,7 @@ def score_scored(
         "excluded": _exclusions(ref_red),
         "features_source": _features_source(ref_red),
         "tasks_with_difficulty": int((bins >= 0).sum()),
+        "synthetic_sessions": sum(1 for s in ref_red.sessions if s.synthetic),
     }
     return Leaderboard(
         reference=reference_info,
@@ -442,7 +472,61 @@ def score_scored(
         rows=rows,
         comparisons=comparisons,
         notes=notes,
+        details=_details(reference, candidates, rows, settings, who),
     )
+
+
+def _details(
+    reference: ScoredSet,
+    candidates: Sequence[ScoredSet],
+    rows: Sequence[Row],
+    settings: ScoreSettings,
+    who: str,
+) -> dict[str, Any] | None:
+    """Answer distributions and example conversations for the report (docs/metrics.md §9)."""
+    if reference.answers is None and not reference.sessions:
+        return None  # sets given as numbers only: nothing to add
+    q = load_questionnaire("usi")
+    by_label = {r.label: r for r in rows}
+    answers: dict[str, Any] = {"reference": None, "candidates": {}}
+    if reference.answers is not None:
+        ids = [s.session_id for s in reference.reduction.sessions]
+        answers["reference"] = answer_distribution(reference.answers, ids, q)
+    examples: dict[str, list[dict[str, Any]]] = {}
+    for cs in candidates:
+        row = by_label.get(cs.label)
+        universe = set(row.tasks) if row is not None else set()
+        if cs.answers is not None:
+            ids = [s.session_id for s in cs.reduction.sessions if s.task in universe]
+            answers["candidates"][cs.label] = answer_distribution(cs.answers, ids, q)
+        if row is None or not cs.sessions or settings.n_examples <= 0:
+            continue
+        picks = pick_examples(
+            features=row.features,
+            cand_sessions=cs.reduction.sessions,
+            ref_sessions=reference.reduction.sessions,
+            universe=universe,
+            n=settings.n_examples,
+        )
+        examples[cs.label] = example_records(
+            picks,
+            features=row.features,
+            cand_texts=cs.sessions,
+            ref_texts=reference.sessions,
+            who=who,
+        )
+    return {
+        "version": DETAILS_VERSION,
+        "questionnaire": questionnaire_info(q),
+        "answers": answers,
+        "examples": examples,
+        "example_limits": {
+            "max_turn_chars": MAX_TURN_CHARS,
+            "max_turns": MAX_TURNS,
+            "head_turns": HEAD_TURNS,
+            "tail_turns": TAIL_TURNS,
+        },
+    }
 
 
 def _empty_row(cs: ScoredSet, excluded: dict[str, int], why: str) -> Row:

@@ -20,6 +20,19 @@ from simgap.metrics.evaluative import answer_vector
 from simgap.models import Annotation, Feedback, Questionnaire, Session, SessionStatus
 
 
+def is_synthetic_session(session: Session) -> bool:
+    """Whether a session stands in for a person or a simulator rather than being real data.
+
+    The project labels stand-ins with `meta.synthetic` (or `meta.standin`) and/or `synthetic…`
+    batch or user ids; any of these marks the session, so a stand-in reference can never be
+    reported as if it were people.
+    """
+    meta = session.meta
+    if meta.get("synthetic") or meta.get("standin"):
+        return True
+    return any(str(x).lower().startswith("synthetic") for x in (session.batch, session.user_id))
+
+
 def task_key(session: Session) -> str:
     """How tasks are identified across sets: `<domain>/<task_id>`."""
     return f"{session.domain}/{session.task_id}"
@@ -107,7 +120,7 @@ def reduce_sessions(
                 else np.array([feats[f] for f in FEATURE_NAMES], dtype=np.float64),
                 success=None if s.reward is None else (1.0 if s.reward.success else 0.0),
                 answers=None if fb is None else answer_vector(fb, questionnaire),
-                synthetic=bool(s.meta.get("synthetic", False)),
+                synthetic=is_synthetic_session(s),
             )
         )
     return out

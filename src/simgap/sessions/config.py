@@ -30,6 +30,7 @@ class SweepConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     domain: str = "airline"
+    domains: list[str] | None = None  # several domains in one sweep (overrides `domain`)
     split: str | None = DEFAULT_SPLIT
     tasks: int | list[str] | None = None  # how many (from the start), or which ids; None = all
     users: list[str] = Field(default_factory=lambda: ["local"])
@@ -43,11 +44,18 @@ class SweepConfig(BaseModel):
     seed: int = 300
     out: str = "runs.db"
     cache: bool = True
+    engine: str = Field(default="local", pattern="^(local|ray)$")
+    ray_address: str | None = None  # None: $RAY_ADDRESS, else a local Ray instance
 
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str) -> str:
         return check_domain(v)
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [check_domain(d) for d in v]
 
     @field_validator("users")
     @classmethod
@@ -56,10 +64,25 @@ class SweepConfig(BaseModel):
             raise ValueError("at least one user simulator is needed")
         return v
 
+    @property
+    def domain_list(self) -> list[str]:
+        return list(self.domains) if self.domains else [self.domain]
+
     def resolve_tasks(self) -> list[Task]:
-        if isinstance(self.tasks, list):
-            return load_tasks(self.domain, split=self.split, task_ids=[str(t) for t in self.tasks])
-        return load_tasks(self.domain, split=self.split, limit=self.tasks)
+        """The tasks of every domain. `tasks: N` takes the first N of each domain; a list of
+        ids may name the domain (`retail/5`) when the sweep covers several."""
+        out: list[Task] = []
+        for domain in self.domain_list:
+            if isinstance(self.tasks, list):
+                ids = [str(t) for t in self.tasks]
+                if len(self.domain_list) > 1:
+                    ids = [i.split("/", 1)[1] for i in ids if i.startswith(f"{domain}/")]
+                    if not ids:
+                        continue
+                out.extend(load_tasks(domain, split=self.split, task_ids=ids))
+            else:
+                out.extend(load_tasks(domain, split=self.split, limit=self.tasks))
+        return out
 
     def resolve_presets(self) -> list[UserPreset]:
         out = []

@@ -1,0 +1,366 @@
+"""Benchmark: simgap's session runner against τ²-bench's own `run_tasks`, same sessions, same run.
+
+What runs: N sessions of τ² airline task 19 (N trials of one task), agent and customer both
+scripted and served by the project's fake OpenAI-compatible server (tests/fakes) in a separate
+process on 127.0.0.1 with a fixed latency per call. Each session is the same conversation:
+the customer asks `--turns` questions about reservation Z7GOZK (the agent answers each after a
+`get_reservation_details` tool call), then asks to cancel it (the agent calls
+`cancel_reservation`), then ends with ###STOP###. Both systems call the model through litellm,
+step through the same τ² environment and score with the same τ² evaluator, so their rewards
+must agree (printed as a correctness check).
+
+Systems, each in its own subprocess so CPU and memory are not shared:
+
+* `simgap`: `SweepRunner` (asyncio, bounded concurrency, every turn written to SQLite);
+* `simgap-ray`: the same sessions through `--engine ray` (a local Ray instance, one async
+  worker process per core) — shown because one Python process is GIL-bound;
+* `tau2`: `tau2.run.run_tasks(..., max_concurrency=C)` (thread pool), results kept in memory
+  (`save_to=None`, its fastest setting).
+
+Printed: sessions/minute of each, the ratio simgap ÷ τ², and each as a fraction of the ideal
+(concurrency ÷ per-session model latency, i.e. what an infinitely fast harness would reach).
+Also peak memory (RSS) for 1,000 stored sessions: simgap writing them turn by turn to its
+store and reading them back, against τ²'s way of holding results (a `Results` object of 1,000
+simulations parsed from its JSON), each in a fresh subprocess.
+
+Run: `.venv/bin/python benchmarks/bench_harness.py [--sessions 64] [--concurrency 32]
+[--latency 0.2] [--turns 5] [--systems simgap,tau2,simgap-ray]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TASK_ID = "19"
+RESERVATION = "Z7GOZK"
+
+
+# -- the scripted conversation (served by the fake server) -------------------------------------
+def _user_turns_so_far(body: dict[str, Any]) -> int:
+    return sum(1 for m in body["messages"] if m["role"] == "assistant")
+
+
+def make_responder(turns: int) -> Any:
+    from tests.fakes.openai_server import Reply
+
+    def respond(body: dict[str, Any]) -> Reply:
+        if "user" in str(body.get("model", "")):
+            n = _user_turns_so_far(body)
+            if n < turns:
+                return Reply.text(
+                    f"Question {n + 1}: what is the status of reservation {RESERVATION}?"
+                )
+            if n == turns:
+                return Reply.text(f"Please cancel reservation {RESERVATION}.")
+            return Reply.text("Thank you, that is all. ###STOP###")
+        last = body["messages"][-1]
+        if last["role"] == "tool":
+            return Reply.text("Done. Is there anything else I can help with?")
+        if "cancel" in str(last.get("content", "")).lower():
+            return Reply.tool_call("cancel_reservation", {"reservation_id": RESERVATION})
+        return Reply.tool_call("get_reservation_details", {"reservation_id": RESERVATION})
+
+    return respond
+
+
+def calls_per_session(turns: int) -> int:
+    """Customer: `turns` questions + cancel + stop; agent: tool call + answer for all but stop."""
+    return (turns + 2) + 2 * (turns + 1)
+
+
+# -- fake server process --------------------------------------------------------------------
+def serve(latency: float, turns: int) -> None:
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    srv = FakeOpenAIServer(latency_s=latency, responder=make_responder(turns)).start()
+    print(srv.base_url, flush=True)
+    try:
+        sys.stdin.read()  # until the parent closes our stdin
+    finally:
+        srv.stop()
+
+
+def start_server(latency: float, turns: int) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--latency", str(latency), "--turns", str(turns)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        raise SystemExit(f"fake server did not start: {url!r}")
+    return proc, url
+
+
+# -- the systems ----------------------------------------------------------------------------
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_simgap(url: str, n: int, concurrency: int, engine: str) -> dict[str, Any]:
+    import asyncio
+
+    from simgap.domains import load_tasks
+    from simgap.llm.base import ModelConfig
+    from simgap.models import AgentSpec
+    from simgap.sessions import RunOptions, SweepRunner, plan_sessions
+    from simgap.store import Store
+    from simgap.users import UserPreset
+
+    def cfg(name: str) -> ModelConfig:
+        return ModelConfig(model=f"openai/{name}", api_base=url, api_key="sk-bench", timeout_s=60)
+
+    agent_cfg = cfg("bench-agent")
+    preset = UserPreset(name="bench-user", kind="tau2", model=cfg("bench-user"))
+    tasks = load_tasks("airline", task_ids=[TASK_ID])
+    spec = AgentSpec(name="llm", model=agent_cfg.model, settings=agent_cfg.public())
+    plans = plan_sessions(tasks, [preset], agent=spec, trials=n)
+    tmp = tempfile.mkdtemp(prefix="simgap-bench-")
+    store = Store(Path(tmp) / "runs.db")
+    options = RunOptions(concurrency=concurrency, use_cache=False)
+    t0 = time.perf_counter()
+    if engine == "ray":
+        from simgap.sessions.ray_engine import RayEngine
+
+        summary = RayEngine(store, agent_config=agent_cfg, options=options).run(plans, None)
+    else:
+
+        async def go() -> Any:
+            runner = SweepRunner(store, agent_config=agent_cfg, options=options)
+            try:
+                return await runner.run(plans)
+            finally:
+                await runner.aclose()
+
+        summary = asyncio.run(go())
+    wall = time.perf_counter() - t0
+    rewards = [s.reward.value for s in store.iter_sessions(with_turns=False) if s.reward]
+    return {
+        "wall_s": wall,
+        "done": summary.done,
+        "failed": summary.failed,
+        "mean_reward": sum(rewards) / len(rewards) if rewards else None,
+        "peak_rss_mb": _peak_rss_mb(),
+        "db": str(Path(tmp) / "runs.db"),
+    }
+
+
+def run_tau2(url: str, n: int, concurrency: int) -> dict[str, Any]:
+    from simgap.domains import tau2_runtime
+
+    tau2_runtime.registry()  # τ²'s registry and quiet logging, as simgap loads it
+    from tau2.run import load_tasks as tau2_load_tasks
+    from tau2.run import run_tasks
+
+    task = next(t for t in tau2_load_tasks("airline") if str(t.id) == TASK_ID)
+    args = {"api_base": url, "api_key": "sk-bench", "timeout": 60}
+    t0 = time.perf_counter()
+    results = run_tasks(
+        domain="airline",
+        tasks=[task],
+        agent="llm_agent",
+        user="user_simulator",
+        llm_agent="openai/bench-agent",
+        llm_args_agent=dict(args),
+        llm_user="openai/bench-user",
+        llm_args_user=dict(args),
+        num_trials=n,
+        max_steps=100,
+        save_to=None,
+        console_display=False,
+        max_concurrency=concurrency,
+        log_level="ERROR",
+    )
+    wall = time.perf_counter() - t0
+    rewards = [s.reward_info.reward for s in results.simulations if s.reward_info]
+    return {
+        "wall_s": wall,
+        "done": len(results.simulations),
+        "failed": 0,
+        "mean_reward": sum(rewards) / len(rewards) if rewards else None,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+# -- memory for 1,000 stored sessions ---------------------------------------------------------
+def memory_simgap(n: int, source_db: str) -> dict[str, Any]:
+    """Copy one finished benchmark session n times into a fresh store, turn by turn, then
+    read them all back; report the peak RSS above the baseline after imports."""
+    from simgap.store import Store
+
+    src = Store(source_db)
+    template = next(iter(src.iter_sessions()))
+    src.close()
+    base = _peak_rss_mb()
+    tmp = tempfile.mkdtemp(prefix="simgap-mem-")
+    store = Store(Path(tmp) / "mem.db")
+    for i in range(n):
+        s = template.model_copy(update={"session_id": f"m{i:05d}", "turns": []})
+        store.start_session(s)
+        for turn in template.turns:
+            store.append_turn(s.session_id, turn)
+        store.update_session(s.session_id, status=template.status)
+    turns = sum(len(s.turns) for s in store.iter_sessions())
+    return {"peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "turns": turns}
+
+
+def memory_tau2(n: int, url: str, turns: int) -> dict[str, Any]:
+    """τ² keeps a run's results in one `Results` object (and one JSON file): build it for
+    n copies of a real τ² simulation, serialise it, parse it back."""
+    from simgap.domains import tau2_runtime
+
+    tau2_runtime.registry()
+    from tau2.data_model.simulation import Results
+    from tau2.run import load_tasks as tau2_load_tasks
+    from tau2.run import run_tasks
+
+    task = next(t for t in tau2_load_tasks("airline") if str(t.id) == TASK_ID)
+    args = {"api_base": url, "api_key": "sk-bench", "timeout": 60}
+    res = run_tasks(
+        domain="airline", tasks=[task], agent="llm_agent", user="user_simulator",
+        llm_agent="openai/bench-agent", llm_args_agent=dict(args),
+        llm_user="openai/bench-user", llm_args_user=dict(args), num_trials=1,
+        save_to=None, console_display=False, log_level="ERROR",
+    )  # fmt: skip
+    base = _peak_rss_mb()
+    sim = res.simulations[0]
+    many = res.model_copy(
+        update={"simulations": [sim.model_copy(update={"id": f"m{i}"}) for i in range(n)]}
+    )
+    text = many.model_dump_json()
+    del many
+    parsed = Results.model_validate_json(text)
+    n_msgs = sum(len(s.messages) for s in parsed.simulations)
+    return {"peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "turns": n_msgs}
+
+
+# -- orchestration ----------------------------------------------------------------------------
+def child(argv: list[str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, *argv], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise SystemExit(f"child {argv} failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=64)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--turns", type=int, default=5)
+    ap.add_argument("--systems", default="simgap,tau2,simgap-ray")
+    ap.add_argument("--memory-sessions", type=int, default=1000)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--system", help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--source-db", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+
+    if a.serve:
+        serve(a.latency, a.turns)
+        return
+    if a.system:
+        if a.system == "simgap":
+            r = run_simgap(a.url, a.sessions, a.concurrency, "local")
+        elif a.system == "simgap-ray":
+            r = run_simgap(a.url, a.sessions, a.concurrency, "ray")
+        elif a.system == "tau2":
+            r = run_tau2(a.url, a.sessions, a.concurrency)
+        elif a.system == "mem-simgap":
+            r = memory_simgap(a.sessions, a.source_db)
+        elif a.system == "mem-tau2":
+            r = memory_tau2(a.sessions, a.url, a.turns)
+        else:
+            raise SystemExit(f"unknown system {a.system}")
+        print(json.dumps(r), flush=True)
+        return
+
+    n_calls = calls_per_session(a.turns)
+    per_session_s = n_calls * a.latency
+    ideal = 60 * a.concurrency / per_session_s
+    print(
+        f"{a.sessions} sessions of τ² airline task {TASK_ID}, {n_calls} model calls each at "
+        f"{a.latency * 1000:.0f} ms, concurrency {a.concurrency}; "
+        f"ideal {ideal:.0f} sessions/min; {os.cpu_count()} CPU cores",
+        flush=True,
+    )
+    proc, url = start_server(a.latency, a.turns)
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        common = ["--url", url, "--sessions", str(a.sessions), "--concurrency", str(a.concurrency)]
+        for system in [s.strip() for s in a.systems.split(",") if s.strip()]:
+            r = child(["--system", system, *common])
+            r["per_min"] = 60 * a.sessions / r["wall_s"]
+            rows[system] = r
+            print(
+                f"  {system:<11} {r['wall_s']:7.1f} s  {r['per_min']:7.1f} sessions/min  "
+                f"{100 * r['per_min'] / ideal:5.1f}% of ideal  reward {r['mean_reward']}  "
+                f"done {r['done']} failed {r['failed']}  peak RSS {r['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
+        mem_rows: dict[str, dict[str, Any]] = {}
+        if a.memory_sessions:
+            if "simgap" in rows:
+                src = rows["simgap"]["db"]
+            else:
+                src = child(["--system", "simgap", "--url", url, "--sessions", "1"])["db"]
+            mem_rows["simgap"] = child(
+                ["--system", "mem-simgap", "--sessions", str(a.memory_sessions), "--source-db", src]
+            )
+            mem_rows["tau2"] = child(
+                ["--system", "mem-tau2", "--sessions", str(a.memory_sessions), "--url", url,
+                 "--turns", str(a.turns)]
+            )  # fmt: skip
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+    print()
+    print("| system | wall s | sessions/min | × τ² | % of ideal | mean reward |")
+    print("|---|---:|---:|---:|---:|---:|")
+    base = rows.get("tau2", {}).get("per_min")
+    for name, r in rows.items():
+        ratio = f"{r['per_min'] / base:.2f}" if base else "n/a"
+        print(
+            f"| {name} | {r['wall_s']:.1f} | {r['per_min']:.1f} | {ratio} | "
+            f"{100 * r['per_min'] / ideal:.1f} | {r['mean_reward']} |"
+        )
+    if mem_rows:
+        print()
+        print(f"peak memory for {a.memory_sessions} stored sessions (RSS above the process "
+              "after imports):")  # fmt: skip
+        for name, m in mem_rows.items():
+            print(
+                f"  {name:<7} {m['peak_rss_mb'] - m['base_rss_mb']:7.1f} MB above base "
+                f"(peak {m['peak_rss_mb']:.0f} MB, {m['turns']} messages)"
+            )
+        s, t = mem_rows["simgap"], mem_rows["tau2"]
+        d_s = s["peak_rss_mb"] - s["base_rss_mb"]
+        d_t = t["peak_rss_mb"] - t["base_rss_mb"]
+        if d_s > 0:
+            print(f"  τ² ÷ simgap: {d_t / d_s:.1f}×")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Number formatting and names shared by the HTML and Markdown reports (one place, same words)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from simgap.metrics.gaps import TEMPLATES
+from simgap.report.scorefile import Est, RowDoc
+
+NA = "n/a"
+
+COMPONENT_TITLES: Mapping[str, str] = {
+    "D1": "D1 style",
+    "D2": "D2 information",
+    "D3": "D3 clarification",
+    "D4": "D4 error reaction",
+    "Eval": "Eval (ratings)",
+    "Cal": "1−ECE (calibration)",
+}
+
+FIELD_TITLES: Mapping[str, str] = {
+    "task_success": "Task success",
+    "efficiency": "Efficiency",
+    "question_amount_preference": "Amount of clarifying questions",
+    "answer_effort_time": "Effort to answer questions",
+    "human_like": "Agent felt human-like",
+    "interaction_flow": "Interaction flow",
+    "overall_score": "Overall score",
+    "reuse": "Would reuse the agent",
+}
+
+FEATURE_TITLES: Mapping[str, str] = {
+    "politeness_rate": "polite",
+    "short_msg_rate": "short turns",
+    "formality_rate": "dashes",
+    "ack_only_rate": "bare acks",
+    "verbosity_cv": "length variation",
+    "repeat_rate": "repeats",
+    "id_confuse_rate": "talks like agent",
+    "info_frontload": "front-loading",
+    "id_density": "ids per turn",
+    "user_words_per_turn": "words/turn",
+    "opening_words": "opening words",
+    "uncertainty_rate": "hedges",
+    "certainty_rate": "certainty",
+    "pushback_q_rate": "pushback",
+    "clarify_q_rate": "clarify Qs",
+    "info_q_rate": "info Qs",
+    "emotion_rate": "emotion",
+    "accusation_rate": "blame",
+    "pivot_rate": "pivots",
+}
+
+# Okabe & Ito (2008): distinguishable with the common colour-vision deficiencies. People are
+# drawn in near-black, simulators cycle through the rest (yellow last: weak on white).
+PEOPLE_COLOUR = "#333333"
+SIM_COLOURS: Sequence[str] = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+)
+
+
+def colours(rows: Sequence[RowDoc]) -> dict[str, str]:
+    """One stable colour per candidate row, in leaderboard order."""
+    return {r.label: SIM_COLOURS[i % len(SIM_COLOURS)] for i, r in enumerate(rows)}
+
+
+def num(x: float | None, digits: int = 1) -> str:
+    return NA if x is None else f"{x:.{digits}f}"
+
+
+def pct(x: float | None) -> str:
+    """A fraction as a whole percentage."""
+    return NA if x is None else f"{100 * x:.0f}%"
+
+
+def points(x: float | None) -> str:
+    """A difference of fractions in percentage points, signed."""
+    return NA if x is None else f"{100 * x:+.0f} pt"
+
+
+def ci(e: Est, digits: int = 1, *, scale: float = 1.0, signed: bool = False) -> str:
+    if e.ci_low is None or e.ci_high is None:
+        return NA
+    f = f"{{:{'+' if signed else ''}.{digits}f}}"
+    return f"[{f.format(scale * e.ci_low)}, {f.format(scale * e.ci_high)}]"
+
+
+def feature_value(feature: str, x: float | None) -> str:
+    """A feature's value the way the gap lines write it (percent, or a number)."""
+    if x is None:
+        return NA
+    kind = TEMPLATES[feature][1] if feature in TEMPLATES else "num2"
+    if kind == "pct":
+        return f"{100 * x:.0f}%"
+    return f"{x:.1f}" if kind == "num1" else f"{x:.2f}"
+
+
+def wrap(label: str, width: int = 14, lines: int = 2) -> list[str]:
+    """Split a label into at most `lines` lines of about `width` characters (… when cut)."""
+    words = label.split()
+    out: list[str] = []
+    cur = ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            out.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    if cur:
+        out.append(cur)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1].rstrip(" -,") + "…"
+    return out

@@ -1,0 +1,225 @@
+"""Read and check the `simgap.score/1` JSON that `simgap score` writes (docs/metrics.md §9).
+
+The report is built from this file alone, so it is validated up front: a missing or malformed
+field becomes one line naming the file and the field (`score.json: rows[1].usi.value: Input
+should be a valid number`) instead of a traceback halfway through drawing. Unknown fields are
+ignored, so files from newer simgap versions (the schema only ever adds fields) still render,
+and files from before the optional `details` section render without the parts that need it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from simgap.errors import ConfigError
+
+SCHEMA_PREFIX = "simgap.score/"
+
+
+class ScoreFileError(ConfigError):
+    """The score file is missing, not JSON, or lacks a field the report needs."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Est(_Model):
+    value: float | None = None
+    std: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_extended: bool = False
+    n_boot: int = 0
+    per_batch: dict[str, float | None] = Field(default_factory=dict)
+
+
+class FeatureValues(_Model):
+    candidate: float | None = None
+    reference: float | None = None
+    dice: float | None = None
+
+
+class RowDoc(_Model):
+    label: str
+    kind: str = "candidate"
+    spec: str = ""
+    user_ids: list[str] = Field(default_factory=list)
+    synthetic: bool = False
+    n_sessions: int
+    n_tasks: int
+    usi: Est
+    components: dict[str, Est]
+    ece: Est = Field(default_factory=Est)
+    sr_sim: Est = Field(default_factory=Est)
+    sr_human: Est = Field(default_factory=Est)
+    sr_inflation: Est = Field(default_factory=Est)
+    excluded: dict[str, int] = Field(default_factory=dict)
+    features: dict[str, FeatureValues] = Field(default_factory=dict)
+    gaps: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class ReferenceDoc(_Model):
+    spec: str = ""
+    label: str
+    synthetic: bool = False
+    n_sessions: int
+    n_tasks: int
+    batches: dict[str, int] = Field(default_factory=dict)
+    eval_available: bool = True
+    synthetic_sessions: int | None = None
+
+
+class SettingsDoc(_Model):
+    n_boot: int = 0
+    seed: int = 0
+    ci_level: float = 0.95
+    n_permutations: int = 0
+    ceiling_splits: int | None = None
+    min_difficulty_samples: int | None = None
+    difficulty_source: str = ""
+    n_examples: int | None = None
+
+
+class ComparisonDoc(_Model):
+    a: str
+    b: str
+    usi_a: float | None = None
+    usi_b: float | None = None
+    diff: float | None = None
+    p_value: float | None = None
+    n_tasks: int = 0
+    n_permutations: int = 0
+
+
+class FieldInfo(_Model):
+    field: str
+    prompt: str = ""
+    kind: str = ""
+    levels: list[str]
+    values: list[float | None] = Field(default_factory=list)
+
+
+class QuestionnaireInfo(_Model):
+    name: str = "usi"
+    version: str = ""
+    fields: list[FieldInfo] = Field(default_factory=list)
+
+
+class Distribution(_Model):
+    n_sessions: int = 0
+    counts: dict[str, list[int]] = Field(default_factory=dict)
+    missing: dict[str, int] = Field(default_factory=dict)
+
+
+class Answers(_Model):
+    reference: Distribution | None = None
+    candidates: dict[str, Distribution] = Field(default_factory=dict)
+
+
+class TurnText(_Model):
+    role: str
+    text: str
+
+
+class ExampleSide(_Model):
+    session_id: str = ""
+    user_id: str | None = None
+    batch: str = ""
+    trial: int = 0
+    success: bool | None = None
+    feature_value: float | None = None
+    turns: list[TurnText] = Field(default_factory=list)
+    turns_omitted: int = 0
+    omitted_after: int = 0
+
+
+class Example(_Model):
+    task: str
+    feature: str
+    dimension: str = ""
+    gap: str = ""
+    candidate: ExampleSide
+    reference: ExampleSide
+
+
+class Details(_Model):
+    version: int = 1
+    questionnaire: QuestionnaireInfo = Field(default_factory=QuestionnaireInfo)
+    answers: Answers = Field(default_factory=Answers)
+    examples: dict[str, list[Example]] = Field(default_factory=dict)
+
+
+class ScoreDoc(_Model):
+    schema_: str = Field(alias="schema")
+    simgap_version: str = ""
+    created_at: str = ""
+    usi_features_version: str = ""
+    reference: ReferenceDoc
+    settings: SettingsDoc = Field(default_factory=SettingsDoc)
+    components: list[str] = Field(default_factory=lambda: ["D1", "D2", "D3", "D4", "Eval", "Cal"])
+    ceiling: RowDoc | None = None
+    rows: list[RowDoc]
+    comparisons: list[ComparisonDoc] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    details: Details | None = None
+
+    @property
+    def synthetic_reference(self) -> bool:
+        """True when the reference stands in for people (it must then never be called human)."""
+        ref = self.reference
+        return ref.synthetic or bool(ref.synthetic_sessions)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def parse_score(data: Any, *, source: str = "score file") -> ScoreDoc:
+    """Validate a decoded score JSON; ScoreFileError names the source and the bad field."""
+    if not isinstance(data, dict):
+        raise ScoreFileError(f"{source}: not a simgap score file (expected a JSON object)")
+    schema = data.get("schema")
+    if not isinstance(schema, str) or not schema.startswith(SCHEMA_PREFIX):
+        raise ScoreFileError(
+            f"{source}: field 'schema' is {schema!r}, expected 'simgap.score/1' "
+            "(write it with `simgap score`)"
+        )
+    try:
+        return ScoreDoc.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = _loc(tuple(err["loc"]))
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise ScoreFileError(f"{source}: field {loc}: {err['msg']}{more}") from None
+
+
+def load_score(path: str | Path) -> ScoreDoc:
+    """Read `usi_scores.json` (or any file `simgap score` wrote) for the report."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "usi_scores.json"
+    if not p.exists():
+        raise ScoreFileError(f"{p}: no such score file (write one with `simgap score`)")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScoreFileError(f"{p}: cannot read: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ScoreFileError(
+            f"{p}: not JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        ) from None
+    return parse_score(data, source=str(p))
