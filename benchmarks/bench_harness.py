@@ -220,32 +220,44 @@ def memory_simgap(n: int, source_db: str) -> dict[str, Any]:
     return {"peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "turns": turns}
 
 
-def memory_tau2(n: int, url: str, turns: int) -> dict[str, Any]:
-    """τ² keeps a run's results in one `Results` object (and one JSON file): build it for
-    n copies of a real τ² simulation, serialise it, parse it back."""
+def tau2_one(url: str) -> dict[str, Any]:
+    """One τ² simulation saved by τ² itself (its results JSON), the template for memory_tau2."""
     from simgap.domains import tau2_runtime
 
     tau2_runtime.registry()
-    from tau2.data_model.simulation import Results
     from tau2.run import load_tasks as tau2_load_tasks
     from tau2.run import run_tasks
 
     task = next(t for t in tau2_load_tasks("airline") if str(t.id) == TASK_ID)
     args = {"api_base": url, "api_key": "sk-bench", "timeout": 60}
-    res = run_tasks(
+    path = Path(tempfile.mkdtemp(prefix="simgap-tau2-")) / "results.json"
+    run_tasks(
         domain="airline", tasks=[task], agent="llm_agent", user="user_simulator",
         llm_agent="openai/bench-agent", llm_args_agent=dict(args),
         llm_user="openai/bench-user", llm_args_user=dict(args), num_trials=1,
-        save_to=None, console_display=False, log_level="ERROR",
+        save_to=path, console_display=False, log_level="ERROR",
     )  # fmt: skip
+    return {"path": str(path)}
+
+
+def memory_tau2(n: int, source_json: str) -> dict[str, Any]:
+    """τ² keeps a run's results in one `Results` object and one JSON file, rewritten after
+    every simulation: build it for n copies of a real τ² simulation, write it, read it back."""
+    from simgap.domains import tau2_runtime
+
+    tau2_runtime.registry()
+    from tau2.data_model.simulation import Results
+
+    one = Results.model_validate_json(Path(source_json).read_text())
     base = _peak_rss_mb()
-    sim = res.simulations[0]
-    many = res.model_copy(
+    sim = one.simulations[0]
+    many = one.model_copy(
         update={"simulations": [sim.model_copy(update={"id": f"m{i}"}) for i in range(n)]}
     )
-    text = many.model_dump_json()
+    out = Path(source_json).with_name("many.json")
+    out.write_text(many.model_dump_json(indent=2))
     del many
-    parsed = Results.model_validate_json(text)
+    parsed = Results.model_validate_json(out.read_text())
     n_msgs = sum(len(s.messages) for s in parsed.simulations)
     return {"peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "turns": n_msgs}
 
@@ -288,8 +300,10 @@ def main() -> None:
             r = run_tau2(a.url, a.sessions, a.concurrency)
         elif a.system == "mem-simgap":
             r = memory_simgap(a.sessions, a.source_db)
+        elif a.system == "tau2-one":
+            r = tau2_one(a.url)
         elif a.system == "mem-tau2":
-            r = memory_tau2(a.sessions, a.url, a.turns)
+            r = memory_tau2(a.sessions, a.source_db)
         else:
             raise SystemExit(f"unknown system {a.system}")
         print(json.dumps(r), flush=True)
@@ -327,10 +341,10 @@ def main() -> None:
             mem_rows["simgap"] = child(
                 ["--system", "mem-simgap", "--sessions", str(a.memory_sessions), "--source-db", src]
             )
+            one = child(["--system", "tau2-one", "--url", url])["path"]
             mem_rows["tau2"] = child(
-                ["--system", "mem-tau2", "--sessions", str(a.memory_sessions), "--url", url,
-                 "--turns", str(a.turns)]
-            )  # fmt: skip
+                ["--system", "mem-tau2", "--sessions", str(a.memory_sessions), "--source-db", one]
+            )
     finally:
         assert proc.stdin is not None
         proc.stdin.close()

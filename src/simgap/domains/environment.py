@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from simgap.domains import tau2_runtime
+from simgap.domains.fast_env import env_domain_name
 from simgap.domains.tasks import check_domain, tau2_task
 from simgap.models import (
     REWARDED_TERMINATIONS,
@@ -127,7 +128,7 @@ class DomainEnvironment:
         check_domain(task.domain)
         self.task = task
         self._t2task = tau2_task(task)
-        self._env = tau2_runtime.registry().get_env_constructor(task.domain)()
+        self._env = tau2_runtime.registry().get_env_constructor(env_domain_name(task.domain))()
         init = self._t2task.initial_state
         self._env.set_state(
             initialization_data=init.initialization_data if init else None,
@@ -268,7 +269,11 @@ def evaluate(task: Task, turns: Sequence[Turn], termination: Termination) -> Rew
         else ev_mod.EvaluationType.ALL
     )
     info = ev_mod.evaluate_simulation(
-        simulation=sim, task=t2task, evaluation_type=eval_type, solo_mode=False, domain=task.domain
+        simulation=sim,
+        task=t2task,
+        evaluation_type=eval_type,
+        solo_mode=False,
+        domain=env_domain_name(task.domain),
     )
     breakdown = {
         (k.value if hasattr(k, "value") else str(k)): float(v)

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from simgap.agents import Agent, AgentReply
 from simgap.domains import FIRST_AGENT_MESSAGE, DomainEnvironment, evaluate
@@ -33,6 +34,10 @@ from simgap.users import UserReply, detect_stop
 DEFAULT_MAX_STEPS = 200  # τ²-bench's default (tau2.config.DEFAULT_MAX_STEPS)
 DEFAULT_MAX_ERRORS = 10  # τ²-bench's default (tau2.config.DEFAULT_MAX_ERRORS)
 MAX_USER_TEXT = 4000  # characters a person may send in one message
+
+
+if TYPE_CHECKING:
+    from simgap.sessions.reward_pool import RewardPool
 
 
 class Actor(StrEnum):
@@ -70,6 +75,8 @@ class SessionDriver:
         self.max_steps = max_steps
         self.max_errors = max_errors
         self._lock = asyncio.Lock()
+        # Where τ²'s evaluator runs: worker processes when the runner has a pool, else a thread.
+        self.reward_pool: RewardPool | None = None
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -327,8 +334,10 @@ class SessionDriver:
         return agent, user
 
     async def compute_reward(self, termination: Termination) -> Reward:
-        """τ²'s evaluator on the transcript, in a worker thread. A subclass may run it
-        elsewhere (the study app uses a process pool: it costs seconds of CPU per session)."""
+        """τ²'s evaluator on the transcript: in the reward pool's worker processes when one is
+        set (it costs seconds of CPU per session), else in a worker thread."""
+        if self.reward_pool is not None:
+            return await self.reward_pool.evaluate(self.task, self.turns, termination)
         return await asyncio.to_thread(evaluate, self.task, self.turns, termination)
 
     async def finish(self, termination: Termination, *, error: str | None = None) -> Session:

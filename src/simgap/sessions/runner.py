@@ -7,6 +7,7 @@ turns and starts `failed` ones again, so Ctrl-C or a crash never costs finished 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -37,9 +38,13 @@ from simgap.models import (
 )
 from simgap.sessions.driver import DEFAULT_MAX_ERRORS, DEFAULT_MAX_STEPS, SessionDriver
 from simgap.sessions.plan import SessionPlan, preset_identity
+from simgap.sessions.reward_pool import RewardPool
 from simgap.sessions.simulate import simulate
 from simgap.store import SessionFilter, Store
 from simgap.users import UserContext, build_user
+
+# Below this many sessions to run, worker processes for rewards cost more than they save.
+MIN_SESSIONS_FOR_REWARD_POOL = 8
 
 
 class SweepAborted(SimgapError):
@@ -53,6 +58,10 @@ class RunOptions:
     max_errors: int = DEFAULT_MAX_ERRORS
     use_cache: bool = True
     cache_path: Path | None = None
+    # Processes running τ²'s reward evaluator. None: one per core when the machine has several
+    # cores and the sweep has enough sessions to repay their start-up (a few seconds); 0: a
+    # thread of this process.
+    reward_workers: int | None = None
 
 
 @dataclass
@@ -136,6 +145,7 @@ class SweepRunner:
         self._factory = client_factory or (lambda cfg, cache: make_client(cfg, cache=cache))
         self._cache = ResponseCache(self.options.cache_path) if self.options.use_cache else None
         self._clients: dict[tuple[str, str], _TrackedClient] = {}
+        self._reward_pool: RewardPool | None = None
 
     def client(self, role: str, config: ModelConfig) -> _TrackedClient:
         """One client per (role, model): shared by sessions, separate per role so the local
@@ -149,6 +159,15 @@ class SweepRunner:
         for c in self._clients.values():
             await c.aclose()
         self._clients.clear()
+        if self._reward_pool is not None:
+            self._reward_pool.shutdown()
+            self._reward_pool = None
+
+    def _reward_workers(self, n_sessions: int) -> int:
+        if self.options.reward_workers is not None:
+            return max(0, self.options.reward_workers)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        return min(cores, 8) if cores >= 2 and n_sessions >= MIN_SESSIONS_FOR_REWARD_POOL else 0
 
     # -- one session --------------------------------------------------------------------------
     def new_session(self, plan: SessionPlan) -> Session:
@@ -189,6 +208,7 @@ class SweepRunner:
             max_steps=self.options.max_steps,
             max_errors=self.options.max_errors,
         )
+        driver.reward_pool = self._reward_pool
         if not driver.done:
             user = build_user(
                 plan.preset, UserContext(plan.task, driver.env, user_client, plan.seed)
@@ -234,6 +254,10 @@ class SweepRunner:
         statuses = self.store.statuses([p.session_id for p in plans])
         todo = [p for p in plans if statuses.get(p.session_id) != SessionStatus.DONE]
         already = len(plans) - len(todo)
+        workers = self._reward_workers(len(todo))
+        if workers and self._reward_pool is None:
+            domain = todo[0].task.domain
+            self._reward_pool = RewardPool(workers, warm_domain=domain)
         if progress:
             vals = [statuses.get(p.session_id) for p in todo]
             progress.sweep_started(

@@ -37,6 +37,7 @@ from simgap.models import (
     UserKind,
     utcnow,
 )
+from simgap.sessions.reward_pool import RewardPool
 from simgap.store import Store
 from simgap.study import tables as st
 from simgap.study.assignment import (
@@ -47,7 +48,7 @@ from simgap.study.assignment import (
     AssignmentState,
     aware,
 )
-from simgap.study.chat import ChatHub, ChatOver, LiveSession, RewardPool
+from simgap.study.chat import ChatHub, ChatOver, LiveSession
 from simgap.study.config import AccessMode, StudyConfig
 from simgap.study.export import iter_study_records
 from simgap.study.participants import create_token_participants, new_participant_id
