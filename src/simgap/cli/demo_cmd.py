@@ -1,9 +1,47 @@
-"""CLI commands: placeholder until its issue lands; `register` adds nothing yet."""
+"""`simgap demo`: run → feedback → score → report, offline on the embedded model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from simgap.cli.common import console
+
+
+def demo(
+    out: Path = typer.Option(Path("simgap-demo"), "--out", "-o", help="Folder for everything."),
+    tasks: int = typer.Option(2, "--tasks", "-n", help="τ² airline tasks (the first N)."),
+    max_steps: int = typer.Option(16, "--max-steps", help="τ² step limit per session."),
+    bootstrap: int = typer.Option(500, "--bootstrap", "-B", help="Bootstrap resamples."),
+) -> None:
+    """The main job, offline and with no key: a few τ² airline tasks, the embedded model as
+    agent, the `local`, `persona` and `behavior` simulators, scored against a SYNTHETIC
+    stand-in reference and reported. Prints the path of the HTML report.
+
+    Rerun to resume after Ctrl-C. For real people instead of the stand-in, collect them with
+    `simgap study serve` or `simgap import`, then `simgap score -r <people> -c <simulators>`.
+    """
+    from simgap.cli.progress import SweepProgress
+    from simgap.cli.score_cmd import leaderboard_table
+    from simgap.demo import DemoOptions, run_demo
+
+    opts = DemoOptions(out_dir=out, tasks=tasks, max_steps=max_steps, bootstrap=bootstrap)
+    console.print(
+        "[bold yellow]The reference in this demo is a SYNTHETIC stand-in (a parametric "
+        "simulator), not people.[/] It shows the pipeline; it measures nothing about humans."
+    )
+    with SweepProgress(console) as progress:
+        result = run_demo(
+            opts, say=lambda s: console.print(f"[bold]{s}[/]", highlight=False), progress=progress
+        )
+    console.print(leaderboard_table(result.leaderboard))
+    steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.steps_s.items())
+    console.print(f"demo finished in {result.wall_s:.0f} s ({steps})")
+    console.print(f"sessions: {result.store}   scores: {result.score_json}")
+    console.print(f"report: {result.report_html.resolve()}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add `simgap demo`."""
+    app.command("demo")(demo)

@@ -116,7 +116,8 @@ def execute_sweep(
     return summary
 
 
-def run(    domain: str = typer.Option(
+def run(
+    domain: str = typer.Option(
         None, "--domain", "-d", help="τ²-bench domain: airline, retail, telecom, mock."
     ),
     tasks: int = typer.Option(None, "--tasks", "-n", help="Run the first N tasks of the split."),
@@ -132,6 +133,9 @@ def run(    domain: str = typer.Option(
     ),
     user_api_base: str = typer.Option(
         None, "--user-api-base", help="OpenAI-compatible endpoint for the simulator model."
+    ),
+    user_profile: str = typer.Option(
+        None, "--user-profile", help="Fitted profile JSON (`simgap fit`) for grounded simulators."
     ),
     agent: str = typer.Option(
         None, "--agent", "-a", help="Agent model: 'local' (embedded) or a litellm model id."
@@ -198,6 +202,7 @@ def run(    domain: str = typer.Option(
             "out": out,
             "engine": engine,
             "ray_address": ray_address,
+            "user_profile": user_profile,
         }.items()
         if v is not None
     }

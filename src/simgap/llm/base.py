@@ -13,7 +13,7 @@ import os
 from abc import ABC, abstractmethod
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simgap.errors import SimgapError
 from simgap.models import ToolCall, Usage
@@ -62,6 +62,9 @@ class ModelConfig(BaseModel):
     api_base: str | None = None
     api_key: str | None = None
     api_key_env: str | None = None  # name of the environment variable holding the key
+    # Name of the environment variable holding the endpoint (self-hosted presets: vLLM, Ollama);
+    # read when the config is built, an explicit `api_base` wins.
+    api_base_env: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
     top_p: float | None = None
@@ -77,6 +80,12 @@ class ModelConfig(BaseModel):
     tpm: float | None = Field(default=None, gt=0)
     max_concurrency: int | None = Field(default=None, ge=1)
     extra: dict[str, Any] = Field(default_factory=dict)  # passed through to litellm
+
+    @model_validator(mode="after")
+    def _endpoint_from_env(self) -> ModelConfig:
+        if self.api_base is None and self.api_base_env:
+            self.api_base = os.environ.get(self.api_base_env) or None
+        return self
 
     @property
     def is_local(self) -> bool:

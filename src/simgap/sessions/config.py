@@ -35,6 +35,7 @@ class SweepConfig(BaseModel):
     tasks: int | list[str] | None = None  # how many (from the start), or which ids; None = all
     users: list[str] = Field(default_factory=lambda: ["local"])
     user_model: ModelConfig | None = None  # overrides the model of every LLM preset
+    user_profile: str | None = None  # fitted profile (`simgap fit`) for `grounded` presets
     trials: int = Field(default=1, ge=1)
     batch: str = "default"
     agent: AgentConfig = Field(default_factory=AgentConfig)
@@ -90,6 +91,10 @@ class SweepConfig(BaseModel):
             p = get_preset(name)
             if self.user_model is not None and p.model is not None:
                 p = p.with_model(**self.user_model.model_dump(exclude_unset=True))
+            if self.user_profile is not None and p.kind == "grounded":
+                p = p.model_copy(
+                    update={"settings": {**p.settings, "profile_path": self.user_profile}}
+                )
             out.append(p)
         return out
 

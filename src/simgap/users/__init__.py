@@ -1,5 +1,6 @@
 """User simulators: a registry of named presets and the builders behind them."""
 
+from simgap.users import kinds as _kinds  # noqa: F401  (registers behavior, persona, grounded)
 from simgap.users.base import (
     STOP_TOKENS,
     UserReply,
@@ -8,6 +9,7 @@ from simgap.users.base import (
     strip_control_tokens,
     user_view,
 )
+from simgap.users.profile import BehaviorProfile
 from simgap.users.registry import (
     UserContext,
     UserPreset,
@@ -22,6 +24,7 @@ from simgap.users.tau2_user import Tau2UserSimulator, tau2_user_system_prompt
 
 __all__ = [
     "STOP_TOKENS",
+    "BehaviorProfile",
     "Tau2UserSimulator",
     "UserContext",
     "UserPreset",

@@ -1,0 +1,57 @@
+"""`simgap demo` end to end, offline on the embedded model, with a reduced task count."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from simgap.cli.app import app
+from simgap.metrics.table import is_synthetic_session
+from simgap.store import Store
+
+
+def test_demo_runs_end_to_end_and_labels_the_reference_synthetic(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--tasks", "1", "--max-steps", "8", "--bootstrap", "50"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "SYNTHETIC stand-in" in text
+    assert f"report: {(out / 'report.html').resolve()}" in text
+
+    store = Store(out / "runs.db")
+    sessions = list(store.iter_sessions())
+    by_user: dict[str, int] = {}
+    for s in sessions:
+        by_user[s.user_id] = by_user.get(s.user_id, 0) + 1
+    # one task: each simulator once, the stand-in once per batch
+    assert by_user == {"local": 1, "persona": 1, "behavior": 1, "standin": 3}
+    assert all(s.status.value == "done" and s.reward is not None for s in sessions)
+    standin = [s for s in sessions if s.user_id == "standin"]
+    assert all(is_synthetic_session(s) for s in standin)
+    assert {s.batch for s in standin} == {"synthetic-b1", "synthetic-b2", "synthetic-b3"}
+    assert {f.session_id for f in store.get_feedback()} == {s.session_id for s in sessions}
+    store.close()
+
+    score = json.loads((out / "usi_scores.json").read_text())
+    assert score["reference"]["synthetic"] is True
+    assert sorted(r["label"] for r in score["rows"]) == ["behavior", "local", "persona"]
+    assert score["ceiling"] is not None
+    for row in score["rows"]:
+        usi = row["usi"]["value"]
+        assert usi is None or 0.0 <= usi <= 100.0
+
+    html = (out / "report.html").read_text()
+    assert "synthetic-banner" in html and "NOT human data" in html
+    assert "cdn.plot.ly" not in html
+    md = (out / "report.md").read_text()
+    assert "synthetic" in md.lower()
+
+    # rerun resumes: nothing left to run, same sessions
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    store = Store(out / "runs.db")
+    assert store.count_sessions() == len(sessions)
+    store.close()
