@@ -32,7 +32,13 @@ def test_demo_runs_end_to_end_and_labels_the_reference_synthetic(tmp_path: Path)
     standin = [s for s in sessions if s.user_id == "standin"]
     assert all(is_synthetic_session(s) for s in standin)
     assert {s.batch for s in standin} == {"synthetic-b1", "synthetic-b2", "synthetic-b3"}
-    assert {f.session_id for f in store.get_feedback()} == {s.session_id for s in sessions}
+    answered = {f.session_id for f in store.get_feedback()}
+    # parametric simulators always answer; the 135M model's answers may fail validation, and
+    # then the demo says so (nothing partial is stored)
+    assert {s.session_id for s in sessions if s.user_id in ("behavior", "standin")} <= answered
+    for s in sessions:
+        if s.session_id not in answered:
+            assert f"{s.user_id}: 0 of 1 answered, 1 failed" in text
     store.close()
 
     score = json.loads((out / "usi_scores.json").read_text())

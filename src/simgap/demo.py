@@ -49,8 +49,8 @@ class DemoOptions:
     reference: str = REFERENCE_PRESET
     reference_batches: tuple[str, ...] = REFERENCE_BATCHES
     agent_model: str = "local"
-    agent_max_tokens: int = 160
-    max_steps: int = 16
+    agent_max_tokens: int = 96
+    max_steps: int = 10
     bootstrap: int = 500
     permutations: int = 200
     seed: int = 300
@@ -135,7 +135,11 @@ def run_demo(
     store = Store(db)
     try:
         for name in (*opts.simulators, opts.reference):
-            collect_feedback(store, simulator=name, progress=feedback_progress)
+            fs = collect_feedback(store, simulator=name, progress=feedback_progress)
+            say(
+                f"    {name}: {fs.answered + fs.already} of {fs.sessions} answered"
+                + (f", {len(fs.failed)} failed ({fs.failed[0][1]})" if fs.failed else "")
+            )
     finally:
         store.close()
     steps["feedback"] = time.perf_counter() - t

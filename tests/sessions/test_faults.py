@@ -61,6 +61,10 @@ def test_fault_storm_completes_marks_failures_and_rerun_recovers(tmp_path: Path,
     assert len(sessions) == len(plans) == len({s.session_id for s in sessions})
     for s in sessions:
         assert [t.idx for t in s.turns] == list(range(len(s.turns)))
+    print(
+        f"\n{sum(injected.values())} faults injected {dict(injected)}; first pass "
+        f"{first.done} done, {first.failed} failed; rerun {second.done} done; 0 lost"
+    )
 
 
 def test_corrupt_jsonl_import_names_the_line_and_imports_nothing(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from simgap.cli.common import console
 def demo(
     out: Path = typer.Option(Path("simgap-demo"), "--out", "-o", help="Folder for everything."),
     tasks: int = typer.Option(2, "--tasks", "-n", help="τ² airline tasks (the first N)."),
-    max_steps: int = typer.Option(16, "--max-steps", help="τ² step limit per session."),
+    max_steps: int = typer.Option(10, "--max-steps", help="τ² step limit per session."),
     bootstrap: int = typer.Option(500, "--bootstrap", "-B", help="Bootstrap resamples."),
 ) -> None:
     """The main job, offline and with no key: a few τ² airline tasks, the embedded model as
@@ -35,7 +35,10 @@ def demo(
         result = run_demo(
             opts, say=lambda s: console.print(f"[bold]{s}[/]", highlight=False), progress=progress
         )
-    console.print(leaderboard_table(result.leaderboard))
+    from rich.console import Console
+
+    wide = console if console.is_terminal else Console(file=console.file, width=200)
+    wide.print(leaderboard_table(result.leaderboard))
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.steps_s.items())
     console.print(f"demo finished in {result.wall_s:.0f} s ({steps})")
     console.print(f"sessions: {result.store}   scores: {result.score_json}")

@@ -45,6 +45,7 @@ from simgap.users.profile import AnswerDist, nearest_option, sample_answer_posit
 
 DEFAULT_ANSWER = AnswerDist(mean=0.8, sd=0.15)
 FEEDBACK_MAX_TOKENS = 400
+ITEM_ATTEMPTS = 3
 
 
 @dataclass
@@ -93,7 +94,10 @@ async def llm_answers(
     usage = Usage()
     messages = json_prompt(q, transcript)
     seed = session.seed
-    for attempt in range(2):
+    # The embedded 135M model almost never writes valid JSON for eight fields: it goes item by
+    # item straight away (its KV cache keeps the shared transcript, so each item is cheap).
+    json_attempts = 0 if client.config.is_local else 2
+    for attempt in range(json_attempts):
         resp = await client.complete(
             client.request(messages, seed=seed, max_tokens=FEEDBACK_MAX_TOKENS)
         )
@@ -112,11 +116,21 @@ async def llm_answers(
             ]
     out: dict[str, int | str] = {}
     for item in q.scored_items:
-        resp = await client.complete(
-            client.request(item_prompt(item, transcript), seed=seed, max_tokens=8)
-        )
-        usage = usage + resp.usage
-        out[item.field] = parse_item_answer(item, resp.content)
+        for attempt in range(ITEM_ATTEMPTS):  # a small model sometimes answers off-format
+            resp = await client.complete(
+                client.request(
+                    item_prompt(item, transcript),
+                    seed=None if seed is None else seed + attempt,
+                    max_tokens=8,
+                )
+            )
+            usage = usage + resp.usage
+            try:
+                out[item.field] = parse_item_answer(item, resp.content)
+                break
+            except ValueError:
+                if attempt == ITEM_ATTEMPTS - 1:
+                    raise
     return out, usage, "per_item"
 
 

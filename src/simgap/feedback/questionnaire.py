@@ -96,6 +96,12 @@ def parse_item_answer(item: QuestionItem, text: str | None) -> int | str:
             value = item.validate_answer(_coerce(item, opts[n - 1]))
             assert value is not None
             return value
+    lower = (text or "").strip().lower()
+    named = [o for o in opts if re.match(rf"{re.escape(o.lower())}\b", lower)]
+    if len(named) == 1:  # the option written out instead of its number
+        value = item.validate_answer(_coerce(item, named[0]))
+        assert value is not None
+        return value
     raise ValueError(f"{item.field}: no option number 1..{len(opts)} in {(text or '')[:60]!r}")
 
 
