@@ -44,7 +44,7 @@ from simgap.store import SessionFilter, Store
 from simgap.users import UserContext, build_user
 
 # Below this many sessions to run, worker processes for rewards cost more than they save.
-MIN_SESSIONS_FOR_REWARD_POOL = 8
+MIN_SESSIONS_FOR_REWARD_POOL = 32
 
 
 class SweepAborted(SimgapError):
