@@ -10,15 +10,25 @@ from simgap.cli.common import console
 def feedback(
     db: str = typer.Option("runs.db", "--db", help="Store: SQLite file or database URL."),
     simulator: list[str] = typer.Option(
-        ..., "--simulator", "-s", help="Preset whose sessions get a questionnaire (repeatable)."
+        ...,
+        "--simulator",
+        "-s",
+        help="Simulator whose sessions get a questionnaire (repeatable; as stored, e.g. "
+        "gpt-4o or tau2:openai/gpt-4o).",
     ),
-    model: str = typer.Option(None, "--model", help="Model override (litellm id or local)."),
+    model: str = typer.Option(None, "--model", help="Answering model override (litellm id)."),
     api_base: str = typer.Option(None, "--api-base", help="Endpoint for --model."),
     concurrency: int = typer.Option(4, "--concurrency", "-c", help="Questionnaires at once."),
+    per_item: bool = typer.Option(
+        False, "--per-item", help="Ask one question at a time (models that cannot hold JSON)."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the response cache."),
 ) -> None:
-    """Each finished session of the simulator without its questionnaire gets one (resumable)."""
-    from rich.progress import Progress, TaskID
+    """Each finished session of the simulator without its questionnaire gets one (resumable).
+
+    Example: simgap feedback --db runs.db -s local -s standin
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     from simgap.feedback import collect_feedback
     from simgap.llm.base import ModelConfig
@@ -29,7 +39,8 @@ def feedback(
     store = Store(db)
     try:
         for name in simulator:
-            with Progress(console=console, transient=True) as bar:
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+            with Progress(*columns, console=console, transient=True) as bar:
                 task = bar.add_task(f"questionnaires: {name}", total=None)
 
                 def tick(done: int, total: int, t: TaskID = task) -> None:
@@ -41,17 +52,20 @@ def feedback(
                     model=cfg,
                     concurrency=concurrency,
                     use_cache=not no_cache,
+                    per_item=per_item,
                     progress=tick,
                 )
             how = ", ".join(f"{k} {v}" for k, v in sorted(s.methods.items())) or "-"
             console.print(
                 f"{name}: {s.answered} answered now ({how}), {s.already} earlier, "
                 f"{len(s.failed)} failed, of {s.sessions} finished sessions; "
-                f"{s.usage.calls} model calls",
+                f"{s.usage.calls} model calls, ${s.usage.cost_usd:.4f}, {s.wall_s:.1f} s",
                 highlight=False,
             )
             for sid, err in s.failed[:5]:
                 console.print(f"  [red]failed[/] {sid}: {err}", highlight=False)
+            if len(s.failed) > 5:
+                console.print(f"  [red]… and {len(s.failed) - 5} more[/]; rerun to retry them")
     finally:
         store.close()
 

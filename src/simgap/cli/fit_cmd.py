@@ -16,29 +16,40 @@ def fit(
     out: Path = typer.Option(Path("profile.json"), "--out", "-o", help="Profile JSON to write."),
     name: str = typer.Option("grounded", "--name", help="Name stored in the profile."),
 ) -> None:
-    """Fit per-turn rates of the USI's markers, disclosure, length and questionnaire answers.
+    """Fit the parametric customer's profile (marker rates, disclosure, turn length, error
+    reactions, questionnaire answers) on a reference set, measured by simgap's annotator.
 
-    Then: simgap run --user grounded --user-profile profile.json ...
+    Example:
+
+        simgap fit -r study.db:user_kind=human -o profile.json
+        simgap run -d airline -n 20 -u grounded --user-profile profile.json
     """
-    from simgap.annotate.profile_fit import fit_profile
+    from simgap.annotate.profile_fit import fit_profile_report
+    from simgap.errors import ConfigError
     from simgap.metrics.inputs import load_set, parse_set_spec
-    from simgap.models import UserKind
+    from simgap.models import SessionStatus, UserKind
 
     ls = load_set(parse_set_spec(reference), default_kind=UserKind.HUMAN)
-    fbs = [f for items in ls.feedback.values() for f in items]
+    sessions = [s for s in ls.sessions if s.status == SessionStatus.DONE]
+    ids = {s.session_id for s in sessions}
+    fbs = [f for sid, items in ls.feedback.items() if sid in ids for f in items]
     try:
-        profile = fit_profile(ls.sessions, fbs, name=name, source=reference)
+        report = fit_profile_report(sessions, fbs, name=name, source=reference)
     except ValueError as e:
-        from simgap.errors import ConfigError
-
         raise ConfigError(f"{reference}: {e}") from None
+    profile = report.profile
+    if ls.synthetic:
+        profile = profile.model_copy(update={"source": f"{reference} (SYNTHETIC reference)"})
     profile.save(out)
-    rates = ", ".join(f"{k} {v:.2f}" for k, v in profile.rates().items())
     console.print(
-        f"fitted on {len(ls.sessions)} sessions ({len(fbs)} questionnaires): {rates}; "
-        f"frontload {profile.frontload:.2f}, max_turns {profile.max_turns}",
+        f"fitted on {report.sessions} sessions ({len(fbs)} questionnaires): {profile.summary()}",
         highlight=False,
     )
+    if report.defaulted:
+        console.print(
+            f"[yellow]too little evidence[/] (defaults kept): {', '.join(report.defaulted)}",
+            highlight=False,
+        )
     if ls.synthetic:
         console.print("[yellow]note[/] the reference is SYNTHETIC: so is this profile")
     console.print(f"wrote {out}")

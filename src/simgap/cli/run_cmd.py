@@ -55,6 +55,10 @@ def prepare_sweep(cfg: SweepConfig) -> tuple[list[SessionPlan], ModelConfig, str
     from simgap.models import AgentSpec
     from simgap.sessions import plan_sessions
 
+    if cfg.user_profile:  # inline the profile: its content, not just its path, names sessions
+        from simgap.users import use_profile
+
+        use_profile(cfg.user_profile)
     with console.status("loading τ²-bench tasks…"):
         task_list = cfg.resolve_tasks()
         presets = cfg.resolve_presets()
@@ -240,7 +244,6 @@ def run(
         if user_over:
             overrides["user_model"] = user_over
         cfg = make_sweep_config(overrides)
-
     execute_sweep(cfg)
 
 

@@ -7,42 +7,55 @@ from rich.table import Table
 
 from simgap.cli.common import console
 
-simulators_app = typer.Typer(help="User-simulator presets.", no_args_is_help=True)
+simulators_app = typer.Typer(
+    help="User-simulator presets (the zoo). Example: simgap simulators show standin",
+    no_args_is_help=True,
+)
 
 
 @simulators_app.command("list")
 def list_() -> None:
-    """Every preset with its family, provider, model and whether its key/endpoint is set."""
-    from simgap.users import presets
-    from simgap.users.zoo import readiness
+    """Every preset with its family, provider, model and whether its key/endpoint is set.
+
+    Example: simgap simulators list
+    """
+    from simgap.users.zoo import zoo_rows
 
     t = Table(title="user simulators", title_justify="left")
-    for col in ("name", "family", "provider", "model", "configured"):
+    t.add_column("name", no_wrap=True)  # names are what people copy: never cut them
+    for col in ("family", "provider", "model", "configured?"):
         t.add_column(col, overflow="fold")
-    for p in presets().values():
-        r = readiness(p)
-        label = p.name + (" [yellow](synthetic)[/]" if p.synthetic else "")
+    for r in zoo_rows():
+        family = r.family
+        if r.synthetic:  # non-LLM stand-ins are labelled wherever they are shown
+            family = (
+                "[yellow]synthetic[/]"
+                if family == "synthetic"
+                else f"{family} [yellow](synthetic)[/]"
+            )
         mark = "[green]yes[/]" if r.ready else "[red]no[/]"
-        t.add_row(
-            label, p.family, p.provider, p.model.model if p.model else "-", f"{mark} {r.detail}"
-        )
+        t.add_row(r.name, family, r.provider, r.model, f"{mark} {r.detail}")
     console.print(t)
+    console.print(
+        "add one: an entry in simgap/users/data/presets.yaml (see docs/simulators.md); "
+        "any LLM preset takes another model with --user-model",
+        highlight=False,
+    )
 
 
 @simulators_app.command("show")
-def show(name: str = typer.Argument(..., help="Preset name.")) -> None:
-    """One preset in full (settings, model config without secrets)."""
+def show(name: str = typer.Argument(..., help="Preset name, e.g. standin.")) -> None:
+    """One preset in full (settings, model config without secrets).
+
+    Example: simgap simulators show userlm-8b
+    """
     import yaml
 
-    from simgap.users import get_preset
-    from simgap.users.zoo import readiness
+    from simgap.users.zoo import describe_preset
 
-    p = get_preset(name)
-    data = p.model_dump(exclude_none=True)
-    if p.model is not None:
-        data["model"] = p.model.public()
-    data["configured"] = readiness(p).detail
-    console.print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), markup=False)
+    data = describe_preset(name)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
+    console.print(text, markup=False)
 
 
 def register(app: typer.Typer) -> None:

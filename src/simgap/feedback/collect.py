@@ -1,137 +1,90 @@
 """Simulators answer the questionnaire people answer: the library behind `simgap feedback`.
 
 For every finished session of a simulator that has no questionnaire from it yet, the simulator
-answers it: an LLM simulator through its model (see `questionnaire.py`), a parametric one
-(`behavior`, `standin`, `grounded` on the behavior engine) by sampling its profile's answer
-distributions with the session's seed. Each answer set is validated against the questionnaire
-and stored whole, in one write, so a crash or Ctrl-C loses at most the sessions in flight and
-a rerun continues where it stopped.
+answers (see `answers.py`). Each answer set is validated against the questionnaire and stored
+whole, in one write, so a crash or Ctrl-C loses at most the sessions in flight and a rerun
+continues where it stopped. Failures are collected with a one-line cause; nothing partial is
+stored for them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from simgap.errors import ConfigError
-from simgap.feedback.questionnaire import (
-    choices,
-    customer_transcript,
-    item_prompt,
-    json_prompt,
-    parse_item_answer,
-    parse_json_answers,
-)
-from simgap.llm.base import LLMClient, LLMError, ModelConfig
+from simgap.feedback.answers import is_parametric, llm_answers, parametric_answers
+from simgap.feedback.questionnaire import PROMPT_VERSION
+from simgap.llm.base import LLMError, ModelConfig
 from simgap.llm.cache import ResponseCache
 from simgap.llm.factory import make_client
 from simgap.models import (
     Feedback,
-    ItemKind,
     Questionnaire,
     Session,
     SessionStatus,
+    Task,
     Usage,
     UserKind,
     load_questionnaire,
 )
 from simgap.store import SessionFilter, Store
-from simgap.users import UserPreset, get_preset
-from simgap.users.kinds import preset_profile
-from simgap.users.profile import AnswerDist, nearest_option, sample_answer_position
+from simgap.users import UserPreset, get_preset, presets
 
-DEFAULT_ANSWER = AnswerDist(mean=0.8, sd=0.15)
-FEEDBACK_MAX_TOKENS = 400
-ITEM_ATTEMPTS = 3
+Progress = Callable[[int, int], None]
 
 
 @dataclass
 class FeedbackSummary:
+    """What one `collect_feedback` call did."""
+
     simulator: str
     sessions: int  # finished sessions of this simulator
-    already: int  # with a questionnaire before this run
+    already: int  # with a questionnaire from it before this run
     answered: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (session id, cause)
     usage: Usage = field(default_factory=Usage)
-    methods: dict[str, int] = field(default_factory=dict)
+    methods: dict[str, int] = field(default_factory=dict)  # json / repair / per_item / ...
+    wall_s: float = 0.0
 
 
-def is_parametric(preset: UserPreset) -> bool:
-    return preset.model is None or (
-        preset.kind == "grounded" and preset.settings.get("engine", "behavior") != "llm"
-    )
+def resolve_simulator(name: str) -> UserPreset:
+    """The preset behind a simulator name as stored in sessions.
+
+    Sessions run with another model (`--user-model`) are stored as `preset:model`; that name
+    resolves to the preset with that model.
+    """
+    if name in presets():
+        return get_preset(name)
+    base, sep, model = name.partition(":")
+    if sep and base in presets():
+        preset = get_preset(base)
+        if preset.model is not None:
+            return preset.with_model(model=model)
+    known = ", ".join(sorted(presets()))
+    raise ConfigError(f"unknown simulator {name!r}; known: {known} (or PRESET:MODEL)")
 
 
-def parametric_answers(
-    preset: UserPreset, q: Questionnaire, seed: int | None
-) -> dict[str, int | str]:
-    """Answers drawn from the profile's per-field distributions (seeded by the session)."""
-    profile = preset_profile(preset)
-    rng = np.random.default_rng([seed or 0, 7])
-    out: dict[str, int | str] = {}
-    for item in q.scored_items:
-        pos = sample_answer_position(profile.feedback.get(item.field, DEFAULT_ANSWER), rng)
-        opts = choices(item)
-        if item.kind == ItemKind.LIKERT:
-            values = [float(o) for o in opts]
-        else:
-            values = [float(v) for v in item.option_values] or [float(i) for i in range(len(opts))]
-        pick = opts[nearest_option(pos, values)]
-        value = item.validate_answer(pick)
-        assert value is not None
-        out[item.field] = value
-    return out
+class _Scenarios:
+    """The τ² user scenario of each session's task (what the person's briefing showed)."""
 
+    def __init__(self) -> None:
+        self._tasks: dict[tuple[str, str], Task | None] = {}
 
-async def llm_answers(
-    client: LLMClient, q: Questionnaire, session: Session
-) -> tuple[dict[str, int | str], Usage, str]:
-    """JSON answers, one repair, then item by item. Raises ValueError with the cause."""
-    transcript = customer_transcript(session.turns)
-    usage = Usage()
-    messages = json_prompt(q, transcript)
-    seed = session.seed
-    # The embedded 135M model almost never writes valid JSON for eight fields: it goes item by
-    # item straight away (its KV cache keeps the shared transcript, so each item is cheap).
-    json_attempts = 0 if client.config.is_local else 2
-    for attempt in range(json_attempts):
-        resp = await client.complete(
-            client.request(messages, seed=seed, max_tokens=FEEDBACK_MAX_TOKENS)
-        )
-        usage = usage + resp.usage
-        try:
-            return parse_json_answers(q, resp.content), usage, "json" if attempt == 0 else "repair"
-        except ValueError as e:
-            messages = [
-                *messages,
-                {"role": "assistant", "content": resp.content or ""},
-                {
-                    "role": "user",
-                    "content": f"That answer is not valid: {e}. Reply with the JSON object "
-                    "only, every field, each value copied exactly from its options.",
-                },
-            ]
-    out: dict[str, int | str] = {}
-    for item in q.scored_items:
-        for attempt in range(ITEM_ATTEMPTS):  # a small model sometimes answers off-format
-            resp = await client.complete(
-                client.request(
-                    item_prompt(item, transcript),
-                    seed=None if seed is None else seed + attempt,
-                    max_tokens=8,
-                )
-            )
-            usage = usage + resp.usage
+    def text(self, s: Session) -> str | None:
+        key = (s.domain, s.task_id)
+        if key not in self._tasks:
             try:
-                out[item.field] = parse_item_answer(item, resp.content)
-                break
-            except ValueError:
-                if attempt == ITEM_ATTEMPTS - 1:
-                    raise
-    return out, usage, "per_item"
+                from simgap.domains import load_tasks
+
+                found = load_tasks(s.domain, task_ids=[s.task_id])
+                self._tasks[key] = found[0] if found else None
+            except Exception:  # a task τ² does not know (imported data): no scenario
+                self._tasks[key] = None
+        task = self._tasks[key]
+        return task.scenario_text() if task is not None else None
 
 
 def collect_feedback(
@@ -142,10 +95,17 @@ def collect_feedback(
     questionnaire: str = "usi",
     concurrency: int = 4,
     use_cache: bool = True,
-    progress: Callable[[int, int], None] | None = None,
+    per_item: bool = False,
+    progress: Progress | None = None,
 ) -> FeedbackSummary:
-    """Questionnaires for every finished session of `simulator` that has none from it yet."""
-    preset = get_preset(simulator)
+    """Questionnaires for every finished session of `simulator` that has none from it yet.
+
+    `model` replaces the answering model of an LLM simulator (the answers are still stored
+    under the simulator's name, with the model in `meta.model`). Resumable: sessions that
+    already have this simulator's questionnaire are skipped.
+    """
+    t0 = time.perf_counter()
+    preset = resolve_simulator(simulator)
     if model is not None and preset.model is not None:
         preset = preset.with_model(**model.model_dump(exclude_unset=True))
     q = load_questionnaire(questionnaire)
@@ -158,39 +118,85 @@ def collect_feedback(
     }
     todo = [s for s in sessions if s.session_id not in have]
     summary = FeedbackSummary(simulator=simulator, sessions=len(sessions), already=len(have))
-    if not todo:
-        return summary
+    if todo:
+        if is_parametric(preset):
+            _parametric(store, preset, q, todo, summary, progress)
+        else:
+            _llm(store, preset, q, todo, summary, progress, concurrency, use_cache, per_item)
+    summary.wall_s = time.perf_counter() - t0
+    return summary
 
-    def store_answers(s: Session, answers: dict[str, int | str], usage: Usage, how: str) -> None:
-        store.put_feedback(
-            Feedback(
-                session_id=s.session_id,
-                respondent_kind=s.user_kind if s.user_kind else UserKind.SIMULATOR,
-                respondent_id=simulator,
-                questionnaire=q.name,
-                questionnaire_version=q.version,
-                answers=dict(answers),
-                usage=usage,
-                meta={"method": how, "synthetic": preset.synthetic},
-            )
+
+def _store(
+    store: Store,
+    s: Session,
+    q: Questionnaire,
+    summary: FeedbackSummary,
+    answers: dict[str, int | str],
+    usage: Usage,
+    how: str,
+    preset: UserPreset,
+) -> None:
+    store.put_feedback(
+        Feedback(
+            session_id=s.session_id,
+            respondent_kind=s.user_kind if s.user_kind else UserKind.SIMULATOR,
+            respondent_id=summary.simulator,
+            questionnaire=q.name,
+            questionnaire_version=q.version,
+            answers=dict(answers),
+            usage=usage,
+            meta={
+                "method": how,
+                "synthetic": preset.synthetic,
+                "model": preset.model.model if preset.model else None,
+                "prompt_version": PROMPT_VERSION if how != "parametric" else None,
+            },
         )
-        summary.answered += 1
-        summary.usage = summary.usage + usage
-        summary.methods[how] = summary.methods.get(how, 0) + 1
+    )
+    summary.answered += 1
+    summary.usage = summary.usage + usage
+    summary.methods[how] = summary.methods.get(how, 0) + 1
 
-    if is_parametric(preset):
-        for i, s in enumerate(todo):
-            store_answers(s, parametric_answers(preset, q, s.seed), Usage(), "parametric")
-            if progress:
-                progress(i + 1, len(todo))
-        return summary
 
-    assert preset.model is not None
-    model_cfg = preset.model
+def _parametric(
+    store: Store,
+    preset: UserPreset,
+    q: Questionnaire,
+    todo: list[Session],
+    summary: FeedbackSummary,
+    progress: Progress | None,
+) -> None:
+    for i, s in enumerate(todo):
+        try:
+            answers = parametric_answers(preset, q, s)
+        except ConfigError as e:
+            summary.failed.append((s.session_id, str(e).splitlines()[0]))
+        else:
+            _store(store, s, q, summary, answers, Usage(), "parametric", preset)
+        if progress:
+            progress(i + 1, len(todo))
+
+
+def _llm(
+    store: Store,
+    preset: UserPreset,
+    q: Questionnaire,
+    todo: list[Session],
+    summary: FeedbackSummary,
+    progress: Progress | None,
+    concurrency: int,
+    use_cache: bool,
+    per_item: bool,
+) -> None:
+    cfg = preset.model
+    assert cfg is not None
+    if not cfg.is_local and cfg.api_base is None and cfg.api_base_env:
+        raise ConfigError(f"simulator {preset.name!r} needs ${cfg.api_base_env}")
+    scenarios = _Scenarios()
 
     async def run() -> None:
-        cache = ResponseCache() if use_cache else None
-        client = make_client(model_cfg, cache=cache)
+        client = make_client(cfg, cache=ResponseCache() if use_cache else None)
         sem = asyncio.Semaphore(max(1, concurrency))
         done = 0
 
@@ -198,11 +204,13 @@ def collect_feedback(
             nonlocal done
             async with sem:
                 try:
-                    answers, usage, how = await llm_answers(client, q, s)
+                    answers, usage, how = await llm_answers(
+                        client, q, s, scenario=scenarios.text(s), per_item=per_item
+                    )
                 except (ValueError, LLMError) as e:
                     summary.failed.append((s.session_id, str(e).splitlines()[0]))
                 else:
-                    store_answers(s, answers, usage, how)
+                    _store(store, s, q, summary, answers, usage, how, preset)
             done += 1
             if progress:
                 progress(done, len(todo))
@@ -212,7 +220,4 @@ def collect_feedback(
         finally:
             await client.aclose()
 
-    if not model_cfg.is_local and model_cfg.api_base is None and model_cfg.api_base_env:
-        raise ConfigError(f"simulator {simulator!r} needs ${model_cfg.api_base_env}")
     asyncio.run(run())
-    return summary

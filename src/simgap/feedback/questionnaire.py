@@ -1,11 +1,9 @@
 """Prompts and answer parsing for a simulator filling the post-interaction questionnaire.
 
-The simulator gets what the person got: the conversation from the customer's side (agent tool
-calls are invisible to customers) and the same questions with the same options. It answers in
-JSON; an invalid answer is sent back once with the reason (repair); a model that still cannot
-answer in JSON (the embedded 135M model often cannot) is asked item by item, "reply with the
-number of your option". An answer that never validates fails that session's questionnaire
-with a one-line cause; nothing partial is stored.
+The simulator gets what the person got: its instructions as the customer (the τ² scenario the
+study's briefing shows people), the conversation as the customer saw it (agent tool calls are
+invisible to customers) and the same questions with the same options, written out. For an
+LLM simulator that played a persona, the persona is restated, so it answers as that customer.
 """
 
 from __future__ import annotations
@@ -18,6 +16,8 @@ from typing import Any
 from simgap.models import ItemKind, QuestionItem, Questionnaire, Role, Turn
 from simgap.users import strip_control_tokens
 
+PROMPT_VERSION = 2  # stored with every answer set (`meta.prompt_version`)
+
 SYSTEM = (
     "You just played the customer in a customer-service chat with an AI agent. Now answer a "
     "short survey about the agent, as that customer, honestly."
@@ -29,10 +29,40 @@ def customer_transcript(turns: Sequence[Turn]) -> str:
     lines = []
     for t in turns:
         if t.role == Role.USER and t.content:
-            lines.append(f"You: {strip_control_tokens(t.content)}")
+            said = strip_control_tokens(t.content)
+            if said:
+                lines.append(f"You: {said}")
         elif t.role == Role.AGENT and t.content and not t.tool_calls:
             lines.append(f"Agent: {t.content}")
     return "\n".join(lines)
+
+
+def session_persona(turns: Sequence[Turn]) -> dict[str, str] | None:
+    """The persona a `persona` simulator played (stored in its turns' meta), if any."""
+    for t in turns:
+        p = t.meta.get("persona") if t.role == Role.USER else None
+        if isinstance(p, dict):
+            return {str(k): str(v) for k, v in p.items()}
+    return None
+
+
+def system_prompt(persona: dict[str, str] | None = None) -> str:
+    if not persona:
+        return SYSTEM
+    lines = "\n".join(f"- {k.replace('_', ' ')}: {v}" for k, v in persona.items())
+    return f"{SYSTEM}\nYou played this persona; answer as that person would:\n{lines}"
+
+
+def _context(transcript: str, scenario: str | None) -> str:
+    head = f"What you wanted, as the customer:\n{scenario}\n\n" if scenario else ""
+    return f"{head}The conversation:\n{transcript}"
+
+
+def _messages(user: str, persona: dict[str, str] | None) -> list[dict[str, Any]]:
+    return [
+        {"role": "system", "content": system_prompt(persona)},
+        {"role": "user", "content": user},
+    ]
 
 
 def choices(item: QuestionItem) -> list[str]:
@@ -43,23 +73,65 @@ def choices(item: QuestionItem) -> list[str]:
     return list(item.options)
 
 
-def json_prompt(q: Questionnaire, transcript: str) -> list[dict[str, Any]]:
+def json_prompt(
+    q: Questionnaire,
+    transcript: str,
+    *,
+    scenario: str | None = None,
+    persona: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """One message asking for every scored field as a JSON object."""
     spec = {it.field: {"question": it.prompt, "options": choices(it)} for it in q.scored_items}
     user = (
-        f"The conversation:\n{transcript}\n\nAnswer every question with one of its options, "
+        f"{_context(transcript, scenario)}\n\nAnswer every question with one of its options, "
         "copied exactly. Reply with a JSON object only, mapping each field name to your "
         f"answer:\n{json.dumps(spec, ensure_ascii=False, indent=1)}"
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return _messages(user, persona)
 
 
-def item_prompt(item: QuestionItem, transcript: str) -> list[dict[str, Any]]:
+def json_schema(q: Questionnaire) -> dict[str, Any]:
+    """The answer object as a JSON schema (each field an enum of its options), for models that
+    decode under a grammar (the embedded model): every answer it can write is valid."""
+    props: dict[str, Any] = {}
+    for it in q.scored_items:
+        opts: list[Any] = choices(it)
+        if it.kind == ItemKind.LIKERT:
+            opts = [int(o) for o in opts]
+        props[it.field] = {"enum": opts}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": [it.field for it in q.scored_items],
+        "additionalProperties": False,
+    }
+
+
+def item_prompt(
+    item: QuestionItem,
+    transcript: str,
+    *,
+    scenario: str | None = None,
+    persona: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """One question alone: "reply with the number of your answer"."""
     opts = "\n".join(f"{i + 1}. {o}" for i, o in enumerate(choices(item)))
     user = (
-        f"The conversation:\n{transcript}\n\nQuestion: {item.prompt}\n{opts}\n"
+        f"{_context(transcript, scenario)}\n\nQuestion: {item.prompt}\n{opts}\n"
         "Reply with the number of your answer only."
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return _messages(user, persona)
+
+
+def item_schema(item: QuestionItem) -> dict[str, Any]:
+    """One answer number as a JSON schema (`{"answer": 1..n}`) for grammar decoding."""
+    n = len(choices(item))
+    return {
+        "type": "object",
+        "properties": {"answer": {"enum": list(range(1, n + 1))}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
 
 
 _JSON_OBJECT = re.compile(r"\{.*\}", re.S)

@@ -1,69 +1,39 @@
 """`behavior`: a parametric, non-LLM customer driven by a `BehaviorProfile`. SYNTHETIC.
 
-It plays the τ² scenario with templates: it states the reason for the call (from the task's
-`reason_for_call`), discloses the known details (`known_info`: name, user id, reservation ids)
-either all at once or one per turn, answers the agent's requests for them, confirms what the
-agent proposes, and ends with ###STOP###. Around that content it adds the style markers of the
-profile, each with its per-turn probability. It needs no model, costs nothing, and is
-deterministic for a given seed, so it is a reproducible baseline and a controllable stand-in,
-never a human.
+It plays the τ² scenario from templates (`scenario.py` cuts the scenario up, `phrases.py`
+holds the words). Each turn answers what the agent's last message asks (`agent_moves.py`):
+
+* opening: the reason for the call, with every known detail when it front-loads;
+* a request for a detail: the matching known detail (user id, name, reservation), bare when
+  terse, or first refused when it withholds;
+* a proposal: a bare "ok." or a full confirmation;
+* an apology, refusal or failure: a reaction drawn from `on_error` (push back, repeat the
+  request, pivot, give up and stop, ask for a human) or none;
+* "done": "That is all for today. ###STOP###"; a transfer: "###TRANSFER###";
+* anything else: the next detail not given yet.
+
+Every turn that is not bare is decorated with the profile's markers, each with its own
+probability. It needs no model, costs nothing, and is deterministic for a given session seed
+(one random stream per turn, so a resumed session continues exactly). Every reply carries
+`meta.synthetic = true`: whatever it produces stands in for people, it is never people.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from simgap.models import Role, Task, Turn
+from simgap.users import phrases as ph
+from simgap.users.agent_moves import AgentMove, classify_agent_message, requested_words
 from simgap.users.base import UserReply, UserSimulator
-from simgap.users.profile import BehaviorProfile
+from simgap.users.profile import MARKERS, QUESTION_MARKERS, BehaviorProfile
+from simgap.users.scenario import match_facts, scenario_facts
 
-# Markers: each makes the USI feature of the same name fire, and nothing else.
-POLITE = ("Please help me with this.", "Thank you.", "Thanks for your help.")
-UNCERTAIN = ("I think that is right.", "I am not sure about the details.", "Maybe.")
-CERTAIN = ("Definitely.", "Of course.")
-EMOTION = ("I am frustrated.", "I am getting annoyed.", "I am worried about it.")
-ACCUSE = ("This is unacceptable.", "This is your fault.")
-CLARIFY = ("What do you mean?", "Could you clarify that?")
-INFO_Q = ("How long will it take?", "How much will it cost?")
-ACKS = ("ok.", "go ahead.", "yes.")
-
-_DONE = re.compile(
-    r"\b(cancel+ed|updated|modified|booked|refund(?:ed)? (?:has been|will be)|is done|completed|"
-    r"confirmed|processed|transfer(?:red)?)\b"
-)
-_PROPOSAL = re.compile(r"\?\s*$|\b(confirm|proceed|shall i|would you like|do you want)\b")
-
-
-def first_person(text: str) -> str:
-    """τ²'s scenario speaks to the simulator ("You want…, your user id"); the customer speaks
-    for themself ("I want…, my user id")."""
-    out = re.sub(r"\bYou are\b", "My name is", text)
-    out = re.sub(r"\byou are\b", "I am", out)
-    out = re.sub(r"\bYour\b", "My", out)
-    out = re.sub(r"\byour\b", "my", out)
-    out = re.sub(r"\bYou\b", "I", out)
-    out = re.sub(r"\byou\b", "me", out)
-    out = re.sub(r"\byourself\b", "myself", out)
-    return out
-
-
-def _sentences(text: str | None) -> list[str]:
-    if not text:
-        return []
-    parts = re.split(r"(?<=[.!])\s+|\n+", text.strip())
-    return [p.strip() for p in parts if p.strip()]
-
-
-def scenario_facts(task: Task) -> tuple[str, list[str]]:
-    """The opening reason (first sentence of `reason_for_call`) and the known details, in the
-    customer's voice."""
-    reason = _sentences(task.reason_for_call)
-    opening = first_person(reason[0]) if reason else "I need help with my booking."
-    facts = [first_person(s) for s in _sentences(task.known_info)]
-    return opening, facts
+STOP_TOKEN = "###STOP###"
+TRANSFER_TOKEN = "###TRANSFER###"
 
 
 class BehaviorSimulator(UserSimulator):
@@ -72,63 +42,152 @@ class BehaviorSimulator(UserSimulator):
     def __init__(self, name: str, task: Task, profile: BehaviorProfile, seed: int | None) -> None:
         self.name = name
         self.profile = profile
-        self.opening, self.facts = scenario_facts(task)
+        self.scenario = scenario_facts(task)
         self.seed = seed or 0
 
-    def _rng(self, n_user_turns: int) -> np.random.Generator:
-        # One stream per (session seed, turn): the same turn is the same after a resume.
-        return np.random.default_rng([self.seed, n_user_turns])
+    def _rng(self, k: int) -> np.random.Generator:
+        # One stream per (session seed, user turn): the same turn is the same after a resume.
+        return np.random.default_rng([self.seed, k])
 
     async def reply(self, history: Sequence[Turn], *, seed: int | None = None) -> UserReply:
-        user_turns = [t for t in history if t.role == Role.USER and t.content]
-        k = len(user_turns)
+        return self.next_reply(history)
+
+    def next_reply(self, history: Sequence[Turn]) -> UserReply:
+        """The next user turn (synchronous: there is nothing to wait for)."""
+        mine = [
+            t for t in history if t.role == Role.USER and t.content and not t.meta.get("initial")
+        ]
+        k = len(mine)
         rng = self._rng(k)
-        p = self.profile
-        disclosed = int(sum(int(t.meta.get("disclosed", 0)) for t in user_turns))
+        given = {int(i) for t in mine for i in t.meta.get("facts", [])}
+        withheld = {int(i) for t in mine for i in t.meta.get("withheld", [])}
         agent_text = next(
-            (t.content or "" for t in reversed(history) if t.role == Role.AGENT and t.content),
+            (
+                t.content
+                for t in reversed(history)
+                if t.role == Role.AGENT and t.content and not t.tool_calls
+            ),
             "",
-        ).lower()
-
+        )
         if k == 0:
-            if rng.random() < p.frontload:
-                body = " ".join([self.opening, *self.facts])
-                n_new = len(self.facts)
-            else:
-                body = self.opening
-                n_new = 0
-            return self._styled(body, rng, disclosed=n_new, k=k)
+            return self._opening(rng)
+        move = classify_agent_message(agent_text)
+        if move == AgentMove.TRANSFER:
+            return self._reply(TRANSFER_TOKEN, move=move, bare=True)
+        if move == AgentMove.DONE or k + 1 >= self.profile.max_turns:
+            return self._styled(ph.pick(rng, ph.STOP), rng, move=move, stop=True)
+        prefix = ""
+        if move == AgentMove.TROUBLE:
+            reaction = self.profile.on_error.draw(float(rng.random()))
+            if reaction != "none":
+                return self._react(reaction, rng)
+            prefix, move = ph.AFTER_NONE, AgentMove.STATEMENT
+        if move == AgentMove.DETAIL:
+            return self._give_detail(agent_text, given, withheld, rng)
+        if move == AgentMove.PROPOSAL:
+            if rng.random() < self.profile.ack_only:
+                return self._reply(ph.pick(rng, ph.ACKS), move=move, bare=True)
+            return self._styled(ph.pick(rng, ph.CONFIRM), rng, move=move)
+        todo = [i for i in range(len(self.scenario.facts)) if i not in given]
+        if todo:
+            body = f"{prefix} {self.scenario.facts[todo[0]].sentence}".strip()
+            return self._styled(body, rng, move=move, facts=[todo[0]])
+        return self._styled(f"{prefix} {ph.pick(rng, ph.LISTENING)}".strip(), rng, move=move)
 
-        finished = _DONE.search(agent_text) is not None and disclosed >= len(self.facts)
-        if finished or k + 1 >= p.max_turns:
-            r = self._styled("That is all for today.", rng, disclosed=0, k=k)
-            return r.model_copy(update={"content": f"{r.content} ###STOP###"})
-        if disclosed < len(self.facts):
-            return self._styled(self.facts[disclosed], rng, disclosed=1, k=k)
-        if _PROPOSAL.search(agent_text) and rng.random() < p.ack_only:
-            return UserReply(content=str(rng.choice(ACKS)), meta={"disclosed": 0, "ack": True})
-        return self._styled("Yes, I confirm.", rng, disclosed=0, k=k)
+    # -- moves ---------------------------------------------------------------------------------
+    def _opening(self, rng: np.random.Generator) -> UserReply:
+        sf = self.scenario
+        if rng.random() < self.profile.frontload:
+            body = " ".join([sf.opening, *(f.sentence for f in sf.facts)])
+            return self._styled(
+                body, rng, move="opening", facts=list(range(len(sf.facts))), frontload=True
+            )
+        return self._styled(sf.opening, rng, move="opening", frontload=False)
 
-    def _styled(self, body: str, rng: np.random.Generator, *, disclosed: int, k: int) -> UserReply:
+    def _give_detail(
+        self, agent_text: str, given: set[int], withheld: set[int], rng: np.random.Generator
+    ) -> UserReply:
+        sf = self.scenario
+        idx = match_facts(sf.facts, requested_words(agent_text))
+        if not idx:
+            idx = [i for i in range(len(sf.facts)) if i not in given][:1]
+        if not idx:
+            return self._styled(ph.pick(rng, ph.UNKNOWN), rng, move=AgentMove.DETAIL)
+        u_withhold, u_terse = float(rng.random()), float(rng.random())
+        if any(i not in withheld for i in idx) and u_withhold < self.profile.withhold:
+            return self._styled(ph.pick(rng, ph.WITHHOLD), rng, move=AgentMove.DETAIL, withheld=idx)
+        if u_terse < self.profile.terse:
+            value = " ".join(sf.facts[i].value for i in idx)
+            return self._reply(value, move=AgentMove.DETAIL, bare=True, facts=idx)
+        body = " ".join(sf.facts[i].sentence for i in idx)
+        return self._styled(body, rng, move=AgentMove.DETAIL, facts=idx)
+
+    def _react(self, reaction: str, rng: np.random.Generator) -> UserReply:
+        phrase = ph.pick(rng, ph.ERROR_PHRASES[reaction])
+        if reaction == "repeats_request":
+            phrase = f"{phrase} {ph.lower_first(self.scenario.opening)}"
+        return self._styled(
+            phrase,
+            rng,
+            move=AgentMove.TROUBLE,
+            reaction=reaction,
+            stop=reaction == "gives_up",
+        )
+
+    # -- words ---------------------------------------------------------------------------------
+    def _reply(self, text: str, *, move: str, bare: bool = False, **meta: Any) -> UserReply:
+        return UserReply(
+            content=text,
+            meta={
+                "synthetic": True,
+                "profile": self.profile.name,
+                "move": str(move),
+                "bare": bare,
+                **meta,
+            },
+        )
+
+    def _styled(
+        self,
+        body: str,
+        rng: np.random.Generator,
+        *,
+        move: str,
+        stop: bool = False,
+        facts: list[int] | None = None,
+        **meta: Any,
+    ) -> UserReply:
+        """`body` decorated with the profile's markers (each drawn with its probability)."""
         p = self.profile
-        pre: list[str] = []
-        post: list[str] = []
-        if rng.random() < p.uncertainty:
-            post.append(str(rng.choice(UNCERTAIN)))
-        if rng.random() < p.certainty:
-            post.append(str(rng.choice(CERTAIN)))
-        if rng.random() < p.emotion:
-            pre.append(str(rng.choice(EMOTION)))
-        if rng.random() < p.accusation:
-            post.append(str(rng.choice(ACCUSE)))
-        if rng.random() < p.politeness:
-            post.append(str(rng.choice(POLITE)))
-        # Question kinds are exclusive in the features (clarification before information).
-        if rng.random() < p.clarify_q:
-            post.append(str(rng.choice(CLARIFY)))
-        elif rng.random() < p.info_q:
-            post.append(str(rng.choice(INFO_Q)))
-        text = " ".join([*pre, body, *post])
-        if rng.random() < p.formal_dash:
-            text = f"Hello \u2014 {text}"
-        return UserReply(content=text, meta={"disclosed": disclosed, "turn": k})
+        on = {m for m in MARKERS if rng.random() < getattr(p, m)}  # fixed order: stable draws
+        if stop:  # a customer who is leaving asks nothing (the fitter skips last turns too)
+            on -= QUESTION_MARKERS
+        long_turn = rng.random() < p.elaborate
+        if "self_correction" in on:
+            ids = [tok for i in facts or [] for tok in self.scenario.facts[i].ids]
+            body = ph.self_correct(body, ids)
+        pre = [ph.pick(rng, ph.MARKER_PHRASES["emotion"])] if "emotion" in on else []
+        post = [
+            ph.pick(rng, ph.MARKER_PHRASES[m])
+            for m in MARKERS
+            if m in on and m in ph.MARKER_PHRASES and m != "emotion"
+        ]
+        context: list[str] = []
+        if long_turn:
+            pool = [*self.scenario.context, *ph.FILLERS]
+            start = int(rng.integers(len(pool)))
+            for j in range(len(pool)):
+                words = len(" ".join([*pre, body, *context, *post]).split())
+                if words > ph.LONG_TURN_WORDS:
+                    break
+                context.append(pool[(start + j) % len(pool)])
+        text = " ".join([*pre, body, *context, *post])
+        if "formal_dash" in on:
+            text = f"{ph.pick(rng, ph.DASH_OPENERS)} {text}"
+        if "informal" in on:
+            text = ph.casual(text, rng)
+        if stop:
+            text = f"{text} {STOP_TOKEN}"
+        return self._reply(
+            text, move=move, facts=facts or [], markers=sorted(on), long=long_turn, **meta
+        )

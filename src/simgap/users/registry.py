@@ -67,15 +67,24 @@ class UserContext:
 
 
 UserBuilder = Callable[[UserPreset, UserContext], UserSimulator]
+PresetResolver = Callable[[UserPreset], UserPreset]
 
 _KINDS: dict[str, UserBuilder] = {}
 _EXTRA_PRESETS: dict[str, UserPreset] = {}
+_RESOLVERS: list[PresetResolver] = []
 
 
 def register_user_kind(kind: str, builder: UserBuilder) -> None:
     if kind in _KINDS:
         raise ConfigError(f"user kind {kind!r} is already registered")
     _KINDS[kind] = builder
+
+
+def register_preset_resolver(resolver: PresetResolver) -> None:
+    """A hook `get_preset` applies to the preset it returns (e.g. a kind that reads its
+    parameters from the environment copies them into `settings`, so they reach the session
+    identity)."""
+    _RESOLVERS.append(resolver)
 
 
 def register_preset(preset: UserPreset) -> None:
@@ -123,10 +132,14 @@ def presets() -> dict[str, UserPreset]:
 
 
 def get_preset(name: str) -> UserPreset:
+    """The preset called `name`, as it will run here (resolver hooks applied)."""
     known = presets()
     if name not in known:
         raise ConfigError(f"unknown user simulator {name!r}; known: {', '.join(sorted(known))}")
-    return known[name]
+    preset = known[name]
+    for resolve in _RESOLVERS:
+        preset = resolve(preset)
+    return preset
 
 
 def build_user(preset: UserPreset, ctx: UserContext) -> UserSimulator:
