@@ -55,6 +55,7 @@ def scored(
     batch: str = "b1",
     user: str = "synthetic-user",
     sid: str | None = None,
+    failure: str | None = None,
 ) -> ScoredSession:
     return ScoredSession(
         session_id=sid or f"synthetic-{user}-{batch}-{task}-{trial}",
@@ -66,6 +67,7 @@ def scored(
         success=success,
         answers=ans,
         synthetic=True,
+        failure=failure,
     )
 
 

@@ -49,6 +49,28 @@ def _signed_pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:+.0f} pt"
 
 
+def _pt_ci(e: Any) -> str:
+    """A success-rate difference's interval in percentage points."""
+    if e.ci_low is None or e.ci_high is None:
+        return "n/a"
+    return f"[{100 * e.ci_low:+.0f}, {100 * e.ci_high:+.0f}]"
+
+
+def _failures(r: Any) -> str:
+    """User-caused share of the failures, with the count: '3/8 (38%)'."""
+    f = r.failures
+    if not f or not f.get("n_failed"):
+        return "-" if f else "n/a"
+    return f"{f['by_cause']['user']}/{f['n_failed']} ({_pct(r.estimates['Fail_user_share'].value)})"
+
+
+def _noise(r: Any) -> str:
+    nf = r.noise_floor
+    if nf is None or nf.spread.get("USI") is None:
+        return "n/a"
+    return f"{nf.spread['USI']:.1f} ({nf.n_repeats}×)"
+
+
 def leaderboard_table(lb: Any) -> Table:
     """The Rich leaderboard: ceiling row first, then candidates by USI."""
     ref = lb.reference
@@ -60,20 +82,24 @@ def leaderboard_table(lb: Any) -> Table:
     )
     columns: tuple[tuple[str, dict[str, Any]], ...] = (
         ("#", {"justify": "right"}),
-        ("simulator", {}),
+        ("simulator", {"no_wrap": True}),
         ("USI", {"justify": "right"}),
         ("± sd", {"justify": "right"}),
         (f"{int(100 * lb.settings.ci_level)}% CI", {"justify": "right", "no_wrap": True}),
-        ("D1 style", {"justify": "right"}),
-        ("D2 info", {"justify": "right"}),
-        ("D3 clarif", {"justify": "right"}),
-        ("D4 errors", {"justify": "right"}),
+        ("D1", {"justify": "right"}),
+        ("D2", {"justify": "right"}),
+        ("D3", {"justify": "right"}),
+        ("D4", {"justify": "right"}),
         ("Eval", {"justify": "right"}),
         ("1−ECE", {"justify": "right"}),
         ("SR sim", {"justify": "right"}),
         ("SR hum", {"justify": "right"}),
         ("ΔSR", {"justify": "right"}),
-        ("sess/tasks", {"justify": "right"}),
+        ("ΔSR CI", {"justify": "right", "no_wrap": True}),
+        ("fails by user", {"justify": "right", "no_wrap": True}),
+        ("SR excl.", {"justify": "right"}),
+        ("USI noise", {"justify": "right", "no_wrap": True}),
+        ("sess/tasks", {"justify": "right", "no_wrap": True}),
         ("excl. tasks", {"justify": "right", "no_wrap": True}),
     )
     for col, kw in columns:
@@ -112,6 +138,10 @@ def leaderboard_table(lb: Any) -> Table:
             _pct(e["SR_sim"].value),
             _pct(e["SR_ref"].value),
             _signed_pct(e["SR_inflation"].value),
+            "" if is_ceiling else _pt_ci(e["SR_inflation"]),
+            _failures(r),
+            _pct(e["SR_excl_user"].value),
+            "" if is_ceiling else _noise(r),
             f"{r.n_sessions}/{r.n_tasks}",
             excl,
             style="dim" if is_ceiling else None,
@@ -150,6 +180,16 @@ def score(
     ceiling_splits: int = typer.Option(
         3, "--ceiling-splits", help="Random half-splits when the reference has one batch."
     ),
+    repeats: int | None = typer.Option(
+        None,
+        "--repeats",
+        help="Repeated runs per simulator for the noise floor: its first N trials "
+        "(Session.trial; default all; 0: no noise floor). A pair of simulators closer than "
+        "their run-to-run USI range is marked 'not distinguishable'.",
+    ),
+    alpha: float = typer.Option(
+        0.05, "--alpha", help="Significance level of the paired permutation verdict."
+    ),
     examples: int = typer.Option(
         3,
         "--examples",
@@ -157,7 +197,8 @@ def score(
         "written to the JSON for `simgap report`; 0 keeps all conversation text out of it.",
     ),
 ) -> None:
-    """Score user simulators against people: USI with CI, its six components, SR inflation.
+    """Score user simulators against people: USI with CI, its six components, SR inflation,
+    failure attribution and the run-to-run noise floor.
 
     Prints the leaderboard (with the people-vs-people ceiling row) and plain-words gaps, and
     writes usi_scores.json (schema simgap.score/1, see docs/metrics.md) and usi_scores.csv.
@@ -182,6 +223,10 @@ def score(
 
     if not 0.5 <= ci < 1.0:
         raise ConfigError(f"--ci must be in [0.5, 1), got {ci}")
+    if not 0.0 < alpha < 1.0:
+        raise ConfigError(f"--alpha must be in (0, 1), got {alpha}")
+    if repeats is not None and (repeats < 0 or repeats == 1):
+        raise ConfigError(f"--repeats must be 0 (off) or at least 2, got {repeats}")
     if (
         bootstrap < 0
         or permutations < 0
@@ -201,6 +246,8 @@ def score(
         ceiling_splits=ceiling_splits,
         min_difficulty_samples=difficulty_min_samples,
         n_examples=examples,
+        repeats=repeats,
+        alpha=alpha,
     )
     if difficulty is not None:
         settings.difficulty = load_difficulty(difficulty)
@@ -233,7 +280,7 @@ def score(
     _write_atomic(out_dir / CSV_NAME, lb.to_csv())
 
     # A terminal gets its own width; a pipe or a file gets the whole table, unwrapped.
-    wide = console if console.is_terminal else Console(file=console.file, width=220)
+    wide = console if console.is_terminal else Console(file=console.file, width=260)
     wide.print(leaderboard_table(lb))
     for r in lb.rows:
         if r.gaps:
@@ -248,14 +295,27 @@ def score(
     for cmp in lb.comparisons:
         p = "n/a" if cmp.p_value is None else f"{cmp.p_value:.3f}"
         d = "n/a" if cmp.diff is None else f"{cmp.diff:+.1f}"
+        dsr = _signed_pct(cmp.sr_diff)
+        psr = "n/a" if cmp.sr_p_value is None else f"{cmp.sr_p_value:.3f}"
         console.print(
             f"paired permutation test {cmp.a} vs {cmp.b}: ΔUSI {d} on {cmp.n_tasks} common "
-            f"tasks, p = {p} ({cmp.n_permutations} permutations)",
+            f"tasks, p = {p} ({cmp.n_permutations} permutations); ΔSR {dsr}, p = {psr} — "
+            f"{cmp.verdict}",
             highlight=False,
             soft_wrap=True,
         )
     for n in lb.notes:
         console.print(f"[yellow]note[/] {n}", highlight=False, soft_wrap=True)
+    console.print(
+        f"intervals: {int(100 * ci)}% bootstrap, resampling {settings.to_json()['resampling']} "
+        f"({bootstrap} resamples). D1 style, D2 information, D3 clarification, D4 error "
+        "reaction; ΔSR: success-rate inflation SR(sim) − SR(people) on the same tasks; fails by "
+        "user: failed sessions the user (simulator) caused / all failed (rules, or a stored LLM "
+        "judge label); SR excl.: success with those left out; USI noise: run-to-run USI range "
+        "over the simulator's repeated runs",
+        highlight=False,
+        soft_wrap=True,
+    )
 
     console.print(f"wrote {out_dir / JSON_NAME} and {out_dir / CSV_NAME}")
 

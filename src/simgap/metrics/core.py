@@ -48,6 +48,8 @@ class Side:
     trial_n: Array  # (K, T) sessions with an outcome per trial
     n_sessions: Array  # (T,) all scored sessions
     answers: tuple[tuple[Array, ...], ...]  # per task: answer vectors of sessions with feedback
+    fail_user: Array  # (T,) failed sessions the user (simulator / person) caused
+    fail_env: Array  # (T,) failed sessions the environment (tools, infrastructure) caused
 
     @property
     def n_trials(self) -> int:
@@ -72,6 +74,8 @@ def build_side(
     trial_sum = np.zeros((len(trials), T))
     trial_n = np.zeros((len(trials), T))
     n_sessions = np.zeros(T)
+    fail_user = np.zeros(T)
+    fail_env = np.zeros(T)
     answers: list[list[Array]] = [[] for _ in range(T)]
     for s in sessions:
         t = index.get(s.task)
@@ -87,6 +91,9 @@ def build_side(
             out_n[t] += 1
             trial_sum[k, t] += s.success
             trial_n[k, t] += 1
+            if s.success < 1.0:
+                fail_user[t] += s.failure == "user"
+                fail_env[t] += s.failure == "environment"
         if s.answers is not None:
             answers[t].append(s.answers)
     return Side(
@@ -98,6 +105,8 @@ def build_side(
         trial_n=trial_n,
         n_sessions=n_sessions,
         answers=tuple(tuple(a) for a in answers),
+        fail_user=fail_user,
+        fail_env=fail_env,
     )
 
 
@@ -137,8 +146,14 @@ class Layout:
         return self.ev + 2
 
     @property
-    def width(self) -> int:
+    def fail(self) -> int:
+        """Failure attribution: candidate user-caused, environment-caused, then the same two
+        for the reference."""
         return self.sr + 4
+
+    @property
+    def width(self) -> int:
+        return self.fail + 4
 
 
 @dataclass(frozen=True)
@@ -208,6 +223,10 @@ def build_pair(
     M[:, lay.sr + 1] = cand.out_n * w
     M[:, lay.sr + 2] = ref.out_sum * w
     M[:, lay.sr + 3] = ref.out_n * w
+    M[:, lay.fail] = cand.fail_user * w
+    M[:, lay.fail + 1] = cand.fail_env * w
+    M[:, lay.fail + 2] = ref.fail_user * w
+    M[:, lay.fail + 3] = ref.fail_env * w
     return Pair(matrix=M, layout=lay, included=inc, eval_task=eval_task)
 
 
@@ -233,6 +252,11 @@ class Scores:
     ece: Array
     sr_cand: Array
     sr_ref: Array
+    fail_user_share: Array  # share of the candidate's failures its user caused
+    fail_env_share: Array  # ... the environment caused
+    fail_agent_share: Array  # ... the agent caused (the rest)
+    sr_excl_user: Array  # candidate success rate, user-caused failures left out
+    ref_fail_user_share: Array  # share of the reference's failures its user caused
     cand_features: Array  # (B, F) pooled feature means
     ref_features: Array  # (B, F)
     feature_dice: Array  # (B, F)
@@ -260,12 +284,21 @@ def scores(A: Array, lay: Layout) -> Scores:
     with_eval = np.concatenate([core, comps["Eval"][:, None]], axis=1).mean(axis=1)
     # The paper's scorer averages five components when no survey data exist (Eval absent).
     usi = np.where(np.isnan(comps["Eval"]), core.mean(axis=1), with_eval)
+    c_succ, c_n = A[:, lay.sr], A[:, lay.sr + 1]
+    c_fail = c_n - c_succ
+    r_fail = A[:, lay.sr + 3] - A[:, lay.sr + 2]
+    f_user, f_env = A[:, lay.fail], A[:, lay.fail + 1]
     return Scores(
         components={c: comps[c] for c in COMPONENTS},
         usi=usi,
         ece=ece,
         sr_cand=_ratio(A[:, lay.sr], A[:, lay.sr + 1]),
         sr_ref=_ratio(A[:, lay.sr + 2], A[:, lay.sr + 3]),
+        fail_user_share=_ratio(f_user, c_fail),
+        fail_env_share=_ratio(f_env, c_fail),
+        fail_agent_share=_ratio(c_fail - f_user - f_env, c_fail),
+        sr_excl_user=_ratio(c_succ, c_n - f_user),
+        ref_fail_user_share=_ratio(A[:, lay.fail + 2], r_fail),
         cand_features=cf,
         ref_features=rf,
         feature_dice=fd,

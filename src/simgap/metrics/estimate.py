@@ -23,7 +23,22 @@ from numpy.typing import NDArray
 from simgap.metrics.core import COMPONENTS, Pair, Scores, bootstrap_weights, scores
 
 Array = NDArray[np.float64]
-QUANTITIES = ("USI", *COMPONENTS, "ECE", "SR_sim", "SR_ref", "SR_inflation")
+QUANTITIES = (
+    "USI",
+    *COMPONENTS,
+    "ECE",
+    "SR_sim",
+    "SR_ref",
+    "SR_inflation",
+    "Fail_user_share",
+    "Fail_env_share",
+    "Fail_agent_share",
+    "SR_excl_user",
+    "Fail_user_share_ref",
+)
+# How the intervals resample (docs/metrics.md §7): whole tasks, each with all its sessions
+# (sessions are nested in tasks, so they are not independent draws).
+RESAMPLING = "tasks"
 
 
 def _f(x: float) -> float | None:
@@ -92,11 +107,16 @@ def make_estimate(
     )
 
 
-def _quantities(s: Scores) -> dict[str, Array]:
+def quantities(s: Scores) -> dict[str, Array]:
     out = {"USI": s.usi, **s.components, "ECE": s.ece}
     out["SR_sim"] = s.sr_cand
     out["SR_ref"] = s.sr_ref
     out["SR_inflation"] = s.sr_cand - s.sr_ref
+    out["Fail_user_share"] = s.fail_user_share
+    out["Fail_env_share"] = s.fail_env_share
+    out["Fail_agent_share"] = s.fail_agent_share
+    out["SR_excl_user"] = s.sr_excl_user
+    out["Fail_user_share_ref"] = s.ref_fail_user_share
     return out
 
 
@@ -136,12 +156,12 @@ def evaluate_pairs(
     universe = np.flatnonzero(included).astype(np.int64)
     ones = np.ones((1, T))
     point = [scores(ones @ p.matrix, p.layout) for p in pairs]
-    point_q = [_quantities(s) for s in point]
+    point_q = [quantities(s) for s in point]
 
     boot_q: dict[str, Array] | None = None
     if n_boot > 0 and universe.size:
         W = bootstrap_weights(rng, universe, T, n_boot)
-        per_pair = [_quantities(scores(W @ p.matrix, p.layout)) for p in pairs]
+        per_pair = [quantities(scores(W @ p.matrix, p.layout)) for p in pairs]
         boot_q = {q: batch_mean(np.stack([pp[q] for pp in per_pair])) for q in QUANTITIES}
 
     estimates = {

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from simgap.annotate.rules import RULES_ANNOTATOR
 from simgap.errors import ConfigError
-from simgap.metrics.table import is_synthetic_session, rules_annotations
-from simgap.models import Annotation, Feedback, Session, UserKind
+from simgap.metrics.table import failure_labels, is_synthetic_session, rules_annotations
+from simgap.models import FAILURE_PREFIX, Annotation, FailureLabel, Feedback, Session, UserKind
 from simgap.store import SessionFilter, Store
 from simgap.store.importers import read_any
 
@@ -82,6 +82,8 @@ class LoadedSet:
     sessions: list[Session]
     feedback: dict[str, list[Feedback]]
     annotations: dict[str, Annotation]  # session_id -> current-or-not rules session row
+    # session_id -> stored failure label (rules or an LLM judge; `simgap annotate --failures`)
+    failure_labels: dict[str, FailureLabel] = field(default_factory=dict)
 
     @property
     def user_ids(self) -> list[str]:
@@ -157,12 +159,14 @@ def load_set(spec: SetSpec, *, default_kind: UserKind | None = None) -> LoadedSe
         sessions=sessions,
         feedback=dict(feedback),
         annotations=rules_annotations(annotations),
+        failure_labels=failure_labels(annotations),
     )
 
 
 def _session_rows(store: Store, ids: list[str]) -> list[Annotation]:
-    """The session-level `rules` annotations of `ids`, without loading every turn's row."""
-    from sqlalchemy import and_, select
+    """The session-level `rules` annotations and failure labels of `ids`, without loading
+    every turn's row."""
+    from sqlalchemy import and_, or_, select
 
     from simgap.store import tables as t
 
@@ -170,9 +174,18 @@ def _session_rows(store: Store, ids: list[str]) -> list[Annotation]:
     out: list[Annotation] = []
     with store.engine.connect() as conn:
         for i in range(0, len(ids), 500):
-            q = select(c.session_id, c.features, c.meta, c.missing, c.created_at).where(
+            q = select(
+                c.session_id,
+                c.annotator,
+                c.codebook_version,
+                c.codes,
+                c.features,
+                c.meta,
+                c.missing,
+                c.created_at,
+            ).where(
                 and_(
-                    c.annotator == RULES_ANNOTATOR,
+                    or_(c.annotator == RULES_ANNOTATOR, c.annotator.like(f"{FAILURE_PREFIX}%")),
                     c.turn_idx == -1,
                     c.session_id.in_(ids[i : i + 500]),
                 )
@@ -181,8 +194,9 @@ def _session_rows(store: Store, ids: list[str]) -> list[Annotation]:
                 out.append(
                     Annotation(
                         session_id=r.session_id,
-                        annotator=RULES_ANNOTATOR,
-                        codebook_version="",
+                        annotator=r.annotator,
+                        codebook_version=r.codebook_version or "",
+                        codes=r.codes or {},
                         features=r.features or {},
                         meta=r.meta or {},
                         missing=bool(r.missing),
@@ -220,6 +234,7 @@ def split_by_user(ls: LoadedSet) -> list[LoadedSet]:
                 sessions=ss,
                 feedback={k: v for k, v in ls.feedback.items() if k in ids},
                 annotations={k: v for k, v in ls.annotations.items() if k in ids},
+                failure_labels={k: v for k, v in ls.failure_labels.items() if k in ids},
             )
         )
     return out

@@ -36,16 +36,22 @@ from simgap.metrics.details import (
     questionnaire_info,
     session_answers,
 )
-from simgap.metrics.estimate import QUANTITIES, Estimate, evaluate_pairs
+from simgap.metrics.estimate import QUANTITIES, RESAMPLING, Estimate, evaluate_pairs
 from simgap.metrics.evaluative import field_levels
 from simgap.metrics.gaps import gap_lines
 from simgap.metrics.inputs import LoadedSet
-from simgap.metrics.permutation import Comparison, paired_permutation_test
+from simgap.metrics.noise import NoiseFloor, noise_floor
+from simgap.metrics.permutation import Comparison, paired_permutation_test, with_noise_floor
 from simgap.metrics.table import Reduction, ScoredSession, reduce_sessions
-from simgap.models import Session, SessionStatus, load_questionnaire
+from simgap.models import FailureReason, Session, SessionStatus, Task, load_questionnaire
 
 SCHEMA = "simgap.score/1"
 CEILING_LABEL = "people vs people (ceiling)"
+RESAMPLING_DETAIL = (
+    "tasks drawn with replacement, each with all its sessions on both sides and in every "
+    "reference batch (sessions are nested in tasks)"
+)
+EVIDENCE_PER_REASON = 3  # failure labels with their evidence written per row and reason
 
 
 @dataclass
@@ -61,6 +67,10 @@ class ScoreSettings:
     # Example conversations per candidate written to the score file's `details` (0: none, so
     # no conversation text leaves the store).
     n_examples: int = 3
+    # Repeats per simulator for the noise floor: its first `repeats` trials (None: all; 0: no
+    # noise floor). Significance level of the "distinguishable" verdict.
+    repeats: int | None = None
+    alpha: float = 0.05
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +83,10 @@ class ScoreSettings:
             "difficulty_source": self.difficulty_source,
             "paper_min_difficulty_samples": PAPER_MIN_SAMPLES,
             "n_examples": self.n_examples,
+            "resampling": RESAMPLING,
+            "resampling_detail": RESAMPLING_DETAIL,
+            "repeats": self.repeats,
+            "alpha": self.alpha,
         }
 
 
@@ -92,6 +106,8 @@ class Row:
     synthetic: bool = False
     features_source: dict[str, int] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)  # the compared tasks (not serialised)
+    failures: dict[str, Any] = field(default_factory=dict)  # counts and evidence (no estimates)
+    noise_floor: NoiseFloor | None = None
 
     @property
     def usi(self) -> float | None:
@@ -112,6 +128,15 @@ class Row:
             "sr_sim": self.estimates["SR_sim"].to_json(),
             "sr_human": self.estimates["SR_ref"].to_json(),
             "sr_inflation": self.estimates["SR_inflation"].to_json(),
+            "failures": {
+                **self.failures,
+                "user_caused_share": self.estimates["Fail_user_share"].to_json(),
+                "environment_share": self.estimates["Fail_env_share"].to_json(),
+                "agent_share": self.estimates["Fail_agent_share"].to_json(),
+                "sr_excl_user_caused": self.estimates["SR_excl_user"].to_json(),
+                "reference_user_caused_share": self.estimates["Fail_user_share_ref"].to_json(),
+            },
+            "noise_floor": None if self.noise_floor is None else self.noise_floor.to_json(),
             "excluded": self.excluded,
             "features_source": self.features_source,
             "features": self.features,
@@ -153,8 +178,9 @@ class Leaderboard:
         """One line per row (ceiling first): values, interval bounds and counts."""
         buf = io.StringIO()
         cols = ["rank", "label", "kind", "synthetic", "n_sessions", "n_tasks"]
-        for q in ("USI", *COMPONENTS, "ECE", "SR_sim", "SR_ref", "SR_inflation"):
+        for q in QUANTITIES:
             cols += [q, f"{q}_std", f"{q}_ci_low", f"{q}_ci_high"]
+        cols += ["n_failed", "n_repeats", "USI_noise_floor", "SR_sim_noise_floor"]
         cols += ["candidate_only_tasks", "reference_only_tasks", "notes"]
         w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
         w.writeheader()
@@ -170,6 +196,14 @@ class Leaderboard:
                 "candidate_only_tasks": r.excluded.get("candidate_only_tasks", 0),
                 "reference_only_tasks": r.excluded.get("reference_only_tasks", 0),
                 "notes": " | ".join(r.notes),
+                "n_failed": r.failures.get("n_failed", ""),
+                "n_repeats": "" if r.noise_floor is None else r.noise_floor.n_repeats,
+                "USI_noise_floor": _csv(
+                    None if r.noise_floor is None else r.noise_floor.spread["USI"]
+                ),
+                "SR_sim_noise_floor": _csv(
+                    None if r.noise_floor is None else r.noise_floor.spread["SR_sim"]
+                ),
             }
             for q, e in r.estimates.items():
                 line[q] = _csv(e.value)
@@ -185,10 +219,58 @@ def _csv(x: float | None) -> str:
 
 
 # -- building blocks -------------------------------------------------------------------------
-def _reduce(ls: LoadedSet, q: Any) -> Reduction:
+def _reduce(ls: LoadedSet, q: Any, tasks: Mapping[str, Task] | None) -> Reduction:
     return reduce_sessions(
-        ls.sessions, feedback=ls.feedback, questionnaire=q, annotations=ls.annotations
+        ls.sessions,
+        feedback=ls.feedback,
+        questionnaire=q,
+        annotations=ls.annotations,
+        failure_labels=ls.failure_labels,
+        tasks=tasks,
     )
+
+
+def _failure_summary(red: Reduction, universe: set[str]) -> dict[str, Any]:
+    """Counts of failed sessions by cause and reason on the compared tasks, who labelled them,
+    and a few labels per reason with their evidence turn (docs/metrics.md §7)."""
+    scored = [s for s in red.sessions if s.task in universe and s.success is not None]
+    failed = [s for s in scored if s.success is not None and s.success < 1.0]
+    by_cause = {c: 0 for c in ("agent", "user", "environment")}
+    for s in failed:
+        if s.failure in by_cause:
+            by_cause[s.failure] += 1
+    labels = [
+        red.failure_labels[s.session_id] for s in failed if s.session_id in red.failure_labels
+    ]
+    by_reason: dict[str, int] = {}
+    labellers: dict[str, int] = {}
+    evidence: list[dict[str, Any]] = []
+    shown: dict[str, int] = {}
+    for lab in sorted(labels, key=lambda x: x.session_id):
+        by_reason[lab.reason.value] = by_reason.get(lab.reason.value, 0) + 1
+        labellers[lab.labeller] = labellers.get(lab.labeller, 0) + 1
+        if shown.get(lab.reason.value, 0) < EVIDENCE_PER_REASON:
+            shown[lab.reason.value] = shown.get(lab.reason.value, 0) + 1
+            evidence.append(
+                {
+                    "session_id": lab.session_id,
+                    "cause": lab.cause.value,
+                    "reason": lab.reason.value,
+                    "labeller": lab.labeller,
+                    "evidence_turn": lab.evidence_turn,
+                    "evidence": lab.evidence,
+                }
+            )
+    order = [r.value for r in FailureReason]
+    return {
+        "n_with_outcome": len(scored),
+        "n_failed": len(failed),
+        "by_cause": by_cause,
+        "unattributed": len(failed) - sum(by_cause.values()),
+        "by_reason": {r: by_reason[r] for r in order if r in by_reason},
+        "labellers": labellers,
+        "evidence": evidence,
+    }
 
 
 def _features(point: Sequence[Any], universe_ok: bool) -> dict[str, dict[str, float | None]]:
@@ -232,6 +314,7 @@ def _row(
     excluded: dict[str, int],
     who: str,
     synthetic: bool,
+    reduction: Reduction | None = None,
 ) -> Row:
     res = evaluate_pairs(pairs, labels, n_boot=settings.n_boot, rng=rng, level=settings.ci_level)
     universe = {task_names[i] for i in res.universe}
@@ -257,6 +340,7 @@ def _row(
         notes=notes,
         synthetic=synthetic,
         tasks=sorted(universe),
+        failures={} if reduction is None else _failure_summary(reduction, universe),
     )
 
 
@@ -292,25 +376,33 @@ class ScoredSet:
     answers: dict[str, dict[str, int]] | None = None
 
     @classmethod
-    def from_loaded(cls, ls: LoadedSet) -> ScoredSet:
+    def from_loaded(cls, ls: LoadedSet, tasks: Mapping[str, Task] | None = None) -> ScoredSet:
+        """`tasks` (by `<domain>/<task_id>`) give failure attribution the users' scenarios."""
         q = load_questionnaire("usi")
         return cls(
             label=ls.label,
             spec=ls.spec.text,
             user_ids=ls.user_ids,
             synthetic=ls.synthetic,
-            reduction=_reduce(ls, q),
+            reduction=_reduce(ls, q, tasks),
             sessions={s.session_id: s for s in ls.sessions if s.status == SessionStatus.DONE},
             answers=session_answers(ls.sessions, ls.feedback, q),
         )
 
 
 def score_sets(
-    reference: LoadedSet, candidates: Sequence[LoadedSet], settings: ScoreSettings | None = None
+    reference: LoadedSet,
+    candidates: Sequence[LoadedSet],
+    settings: ScoreSettings | None = None,
+    *,
+    tasks: Mapping[str, Task] | None = None,
 ) -> Leaderboard:
-    """The leaderboard of `candidates` against the people in `reference` (with the ceiling)."""
+    """The leaderboard of `candidates` against the people in `reference` (with the ceiling).
+    `tasks` (optional) give failure attribution the users' scenarios."""
     return score_scored(
-        ScoredSet.from_loaded(reference), [ScoredSet.from_loaded(c) for c in candidates], settings
+        ScoredSet.from_loaded(reference, tasks),
+        [ScoredSet.from_loaded(c, tasks) for c in candidates],
+        settings,
     )
 
 
@@ -396,6 +488,7 @@ def score_scored(
             excluded=_exclusions(ref_red),
             who=who,
             synthetic=reference.synthetic,
+            reduction=ref_red,
         )
         ceiling.notes.insert(0, ceil_note)
         ceiling.features_source = _features_source(ref_red)
@@ -430,25 +523,38 @@ def score_scored(
             excluded=excluded,
             who=who,
             synthetic=cs.synthetic,
+            reduction=red,
         )
         row.features_source = _features_source(red)
+        if settings.repeats != 0:
+            row.noise_floor = noise_floor(
+                red.sessions, ref_sides, index, bins=bins, levels=levels, repeats=settings.repeats
+            )
         if cs.synthetic:
             row.notes.append("candidate sessions are labelled synthetic")
         rows.append(row)
     rows.sort(key=lambda r: -(r.usi if r.usi is not None else -1e9))
 
     comparisons: list[Comparison] = []
+    floors = {r.label: r.noise_floor for r in rows}
     if settings.n_permutations > 0 and len(cand_sides) >= 2 and ref_sides:
         for a, b in combinations(cand_sides, 2):
+            cmp = paired_permutation_test(
+                a,
+                b,
+                ref_sides,
+                bins=bins,
+                levels=levels,
+                n_permutations=settings.n_permutations,
+                rng=rng,
+            )
+            fa, fb = floors.get(a[0]), floors.get(b[0])
             comparisons.append(
-                paired_permutation_test(
-                    a,
-                    b,
-                    ref_sides,
-                    bins=bins,
-                    levels=levels,
-                    n_permutations=settings.n_permutations,
-                    rng=rng,
+                with_noise_floor(
+                    cmp,
+                    usi_floor=(_spread(fa, "USI"), _spread(fb, "USI")),
+                    sr_floor=(_spread(fa, "SR_sim"), _spread(fb, "SR_sim")),
+                    alpha=settings.alpha,
                 )
             )
 
@@ -527,6 +633,10 @@ def _details(
             "tail_turns": TAIL_TURNS,
         },
     }
+
+
+def _spread(nf: NoiseFloor | None, q: str) -> float | None:
+    return None if nf is None else nf.spread.get(q)
 
 
 def _empty_row(cs: ScoredSet, excluded: dict[str, int], why: str) -> Row:

@@ -6,12 +6,17 @@ simulators and the reference have. A permutation swaps A's and B's sessions on a
 of tasks (each task independently with probability 1/2, seeded); the two-sided p-value is
 (1 + #{|d_perm| ≥ |d_obs|}) / (1 + #permutations). Swapping is linear in the per-task sums, so
 all permutations are computed at once: A' = (1 − Z) @ M_A + Z @ M_B with Z the swap matrix.
+The same permutations test the success-rate difference SR(A) − SR(B).
+
+`with_noise_floor` then marks the pair "not distinguishable" unless the difference is both
+significant (p < alpha) and larger than the run-to-run noise floor of the two simulators
+(metrics.noise; the larger of their USI ranges) — project.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,9 +38,65 @@ class Comparison:
     p_value: float | None
     n_tasks: int
     n_permutations: int
+    sr_a: float | None = None
+    sr_b: float | None = None
+    sr_diff: float | None = None
+    sr_p_value: float | None = None
+    # Filled by `with_noise_floor`: the larger USI / SR run-to-run range of the two simulators
+    # (None: neither has repeats), the verdict and why.
+    noise_floor: float | None = None
+    sr_noise_floor: float | None = None
+    alpha: float = 0.05
+    distinguishable: bool | None = None
+    verdict: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def _floor(a: float | None, b: float | None) -> float | None:
+    vals = [x for x in (a, b) if x is not None]
+    return max(vals) if vals else None
+
+
+def with_noise_floor(
+    cmp: Comparison,
+    *,
+    usi_floor: tuple[float | None, float | None],
+    sr_floor: tuple[float | None, float | None],
+    alpha: float,
+) -> Comparison:
+    """The comparison with its noise floor and verdict: distinguishable only when p < alpha and
+    |ΔUSI| exceeds the larger run-to-run USI range of the two simulators."""
+    floor = _floor(*usi_floor)
+    sr_fl = _floor(*sr_floor)
+    if cmp.diff is None or cmp.p_value is None:
+        ok: bool | None = None
+        verdict = "n/a (no common tasks or USI not computable)"
+    elif cmp.p_value >= alpha:
+        ok = False
+        verdict = f"not distinguishable: p = {cmp.p_value:.3f} ≥ {alpha:g}"
+    elif floor is not None and abs(cmp.diff) <= floor:
+        ok = False
+        verdict = (
+            f"not distinguishable: |ΔUSI| {abs(cmp.diff):.1f} is within the run-to-run noise "
+            f"floor {floor:.1f}"
+        )
+    else:
+        ok = True
+        verdict = f"distinguishable: p = {cmp.p_value:.3f} < {alpha:g}" + (
+            f", |ΔUSI| {abs(cmp.diff):.1f} > noise floor {floor:.1f}"
+            if floor is not None
+            else " (noise floor n/a: no repeated runs)"
+        )
+    return replace(
+        cmp,
+        noise_floor=floor,
+        sr_noise_floor=sr_fl,
+        alpha=alpha,
+        distinguishable=ok,
+        verdict=verdict,
+    )
 
 
 def paired_permutation_test(
@@ -69,23 +130,66 @@ def paired_permutation_test(
 
     T = side_a.n_sessions.shape[0]
     ones = np.ones((1, T))
-    usi_a = batch_mean(np.stack([scores(ones @ ma, layout).usi for ma, _ in mats]))[0]
-    usi_b = batch_mean(np.stack([scores(ones @ mb, layout).usi for _, mb in mats]))[0]
+    pa_s = [scores(ones @ ma, layout) for ma, _ in mats]
+    pb_s = [scores(ones @ mb, layout) for _, mb in mats]
+    usi_a = batch_mean(np.stack([x.usi for x in pa_s]))[0]
+    usi_b = batch_mean(np.stack([x.usi for x in pb_s]))[0]
+    sr_a = batch_mean(np.stack([x.sr_cand for x in pa_s]))[0]
+    sr_b = batch_mean(np.stack([x.sr_cand for x in pb_s]))[0]
     d_obs = float(usi_a - usi_b)
-    if not np.isfinite(d_obs) or n_permutations <= 0:
-        return Comparison(name_a, name_b, _fin(usi_a), _fin(usi_b), _fin(d_obs), None, n_common, 0)
+    d_sr = float(sr_a - sr_b)
+    if n_permutations <= 0 or not (np.isfinite(d_obs) or np.isfinite(d_sr)):
+        return Comparison(
+            name_a,
+            name_b,
+            _fin(usi_a),
+            _fin(usi_b),
+            _fin(d_obs),
+            None,
+            n_common,
+            0,
+            sr_a=_fin(sr_a),
+            sr_b=_fin(sr_b),
+            sr_diff=_fin(d_sr),
+        )
     Z = (rng.random((n_permutations, T)) < 0.5).astype(np.float64) * common
-    ua, ub = [], []
+    ua, ub, sa, sb = [], [], [], []
     for ma, mb in mats:
         base_a, base_b = ones @ ma, ones @ mb
         delta = Z @ (mb - ma)
-        ua.append(scores(base_a + delta, layout).usi)
-        ub.append(scores(base_b - delta, layout).usi)
-    d = batch_mean(np.stack(ua)) - batch_mean(np.stack(ub))
+        perm_a, perm_b = scores(base_a + delta, layout), scores(base_b - delta, layout)
+        ua.append(perm_a.usi)
+        ub.append(perm_b.usi)
+        sa.append(perm_a.sr_cand)
+        sb.append(perm_b.sr_cand)
+    p, n_ok = _p_value(batch_mean(np.stack(ua)) - batch_mean(np.stack(ub)), d_obs)
+    p_sr, _ = _p_value(batch_mean(np.stack(sa)) - batch_mean(np.stack(sb)), d_sr)
+    return Comparison(
+        name_a,
+        name_b,
+        _fin(usi_a),
+        _fin(usi_b),
+        _fin(d_obs),
+        p,
+        n_common,
+        n_ok,
+        sr_a=_fin(sr_a),
+        sr_b=_fin(sr_b),
+        sr_diff=_fin(d_sr),
+        sr_p_value=p_sr,
+    )
+
+
+def _p_value(d: Array, d_obs: float) -> tuple[float | None, int]:
+    """Two-sided permutation p-value over the computable permutations (None: not testable)."""
+    if not np.isfinite(d_obs):
+        return None, 0
     ok = np.isfinite(d)
+    n = int(ok.sum())
+    if n == 0:
+        return None, 0
     extreme = int((np.abs(d[ok]) >= abs(d_obs) - _TOL).sum())
-    p = (1 + extreme) / (1 + int(ok.sum()))
-    return Comparison(name_a, name_b, float(usi_a), float(usi_b), d_obs, p, n_common, int(ok.sum()))
+    return (1 + extreme) / (1 + n), n
 
 
 def _fin(x: float) -> float | None:

@@ -14,10 +14,19 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from simgap.annotate.attribution import attribute_failure
 from simgap.annotate.features import FEATURE_NAMES, USI_FEATURES_VERSION, session_features
 from simgap.annotate.rules import RULES_ANNOTATOR
 from simgap.metrics.evaluative import answer_vector
-from simgap.models import Annotation, Feedback, Questionnaire, Session, SessionStatus
+from simgap.models import (
+    Annotation,
+    FailureLabel,
+    Feedback,
+    Questionnaire,
+    Session,
+    SessionStatus,
+    Task,
+)
 
 
 def is_synthetic_session(session: Session) -> bool:
@@ -49,6 +58,9 @@ class ScoredSession:
     success: float | None  # 1.0 / 0.0 (τ² reward = 1), None when there is no reward
     answers: NDArray[np.float64] | None  # normalised questionnaire answers; None: no feedback
     synthetic: bool = False
+    # Who caused the failure of a failed session ("agent" | "user" | "environment"); None for
+    # sessions that did not fail or have no reward (annotate.attribution).
+    failure: str | None = None
 
 
 @dataclass
@@ -59,6 +71,10 @@ class Reduction:
     no_reward: int = 0  # finished, but no τ² reward: left out of SR and calibration
     features_from_annotations: int = 0
     features_computed: int = 0
+    # Failure labels: by who labelled them ("rules", "llm:<model>"), and the labels themselves
+    # (session_id -> label) for the score file's counts and evidence.
+    failure_labellers: dict[str, int] = field(default_factory=dict)
+    failure_labels: dict[str, FailureLabel] = field(default_factory=dict)
 
 
 def stored_features(ann: Annotation | None, session: Session) -> dict[str, float] | None:
@@ -89,10 +105,16 @@ def reduce_sessions(
     feedback: Mapping[str, Sequence[Feedback]],
     questionnaire: Questionnaire,
     annotations: Mapping[str, Annotation] | None = None,
+    failure_labels: Mapping[str, FailureLabel] | None = None,
+    tasks: Mapping[str, Task] | None = None,
 ) -> Reduction:
-    """Keep finished sessions and reduce each to features, success and answers."""
+    """Keep finished sessions and reduce each to features, success, answers and, for a failed
+    session, who caused the failure (a stored label when given, else the rules; `tasks` by
+    `<domain>/<task_id>` give the rules the user's scenario)."""
     out = Reduction()
     annotations = annotations or {}
+    failure_labels = failure_labels or {}
+    tasks = tasks or {}
     for s in sessions:
         if s.status != SessionStatus.DONE:
             out.not_finished += 1
@@ -108,6 +130,12 @@ def reduce_sessions(
         if s.reward is None:
             out.no_reward += 1
         fb = pick_feedback(s, feedback.get(s.session_id, ()))
+        label: FailureLabel | None = None
+        if s.reward is not None and not s.reward.success:
+            label = failure_labels.get(s.session_id) or attribute_failure(s, tasks.get(task_key(s)))
+        if label is not None:
+            out.failure_labels[s.session_id] = label
+            out.failure_labellers[label.labeller] = out.failure_labellers.get(label.labeller, 0) + 1
         out.sessions.append(
             ScoredSession(
                 session_id=s.session_id,
@@ -121,6 +149,7 @@ def reduce_sessions(
                 success=None if s.reward is None else (1.0 if s.reward.success else 0.0),
                 answers=None if fb is None else answer_vector(fb, questionnaire),
                 synthetic=is_synthetic_session(s),
+                failure=None if label is None else label.cause.value,
             )
         )
     return out
@@ -135,3 +164,18 @@ def rules_annotations(annotations: Iterable[Annotation]) -> dict[str, Annotation
             if prev is None or a.created_at >= prev.created_at:
                 out[a.session_id] = a
     return out
+
+
+def failure_labels(annotations: Iterable[Annotation]) -> dict[str, FailureLabel]:
+    """session_id -> its stored failure label; an LLM judge's label wins over the rules', and
+    the newest wins among equals."""
+    best: dict[str, tuple[int, Annotation, FailureLabel]] = {}
+    for a in annotations:
+        label = FailureLabel.from_annotation(a)
+        if label is None:
+            continue
+        rank = 1 if label.labeller.startswith("llm:") and "judge_failed" not in label.meta else 0
+        prev = best.get(a.session_id)
+        if prev is None or (rank, a.created_at) >= (prev[0], prev[1].created_at):
+            best[a.session_id] = (rank, a, label)
+    return {sid: v[2] for sid, v in best.items()}

@@ -1,6 +1,14 @@
 """Plain typed records shared by every stage: tasks, sessions, turns, feedback, annotations."""
 
 from simgap.models.annotation import Annotation, CodeValue
+from simgap.models.failure import (
+    FAILURE_PREFIX,
+    FAILURE_VERSION,
+    REASON_CAUSE,
+    FailureCause,
+    FailureLabel,
+    FailureReason,
+)
 from simgap.models.feedback import (
     Answer,
     Feedback,
@@ -23,11 +31,17 @@ from simgap.models.task import Task
 from simgap.models.turn import Role, ToolCall, Turn, Usage, utcnow
 
 __all__ = [
+    "FAILURE_PREFIX",
+    "FAILURE_VERSION",
+    "REASON_CAUSE",
     "REWARDED_TERMINATIONS",
     "AgentSpec",
     "Annotation",
     "Answer",
     "CodeValue",
+    "FailureCause",
+    "FailureLabel",
+    "FailureReason",
     "Feedback",
     "ItemKind",
     "QuestionItem",

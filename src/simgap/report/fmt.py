@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from simgap.metrics.gaps import TEMPLATES
-from simgap.report.scorefile import Est, RowDoc
+from simgap.report.scorefile import ComparisonDoc, Est, RowDoc, SettingsDoc
 
 NA = "n/a"
 
@@ -49,6 +49,19 @@ FEATURE_TITLES: Mapping[str, str] = {
     "emotion_rate": "emotion",
     "accusation_rate": "blame",
     "pivot_rate": "pivots",
+}
+
+REASON_TITLES: Mapping[str, str] = {
+    "contradicted_scenario": "contradicted its scenario",
+    "leaked_goal": "leaked its goal/instructions",
+    "gave_up_early": "gave up early",
+    "out_of_task_request": "asked for something outside the task",
+    "ended_before_agent_finished": "ended before the agent finished",
+    "user_error": "malformed user message",
+    "tool_error": "tool error",
+    "infra_error": "infrastructure error",
+    "agent_error": "agent error",
+    "turn_limit": "turn limit",
 }
 
 # Okabe & Ito (2008): distinguishable with the common colour-vision deficiencies. People are
@@ -118,3 +131,40 @@ def wrap(label: str, width: int = 14, lines: int = 2) -> list[str]:
         out = out[:lines]
         out[-1] = out[-1].rstrip(" -,") + "…"
     return out
+
+
+def pt_ci(e: Est) -> str:
+    """A success-rate difference's interval in signed percentage points."""
+    return ci(e, 0, scale=100, signed=True)
+
+
+def failure_share(r: RowDoc) -> str:
+    """'3/8 (38%)': user-caused failures of all failures; 'n/a' for files without them."""
+    f = r.failures
+    if f is None:
+        return NA
+    if not f.n_failed:
+        return "0 failed"
+    return f"{f.by_cause.get('user', 0)}/{f.n_failed} ({pct(f.user_caused_share.value)})"
+
+
+def noise_text(r: RowDoc) -> str:
+    """The USI noise floor (range over repeats) with the number of repeats."""
+    nf = r.noise_floor
+    if nf is None or nf.spread("USI") is None:
+        return NA
+    return f"{num(nf.spread('USI'))} ({nf.n_repeats} runs)"
+
+
+def resampling_text(s: SettingsDoc) -> str:
+    """How the intervals were resampled, in words."""
+    if s.resampling == "tasks":
+        return "resampling tasks (each with all its sessions: sessions are nested in tasks)"
+    return f"resampling {s.resampling}"
+
+
+def verdict_mark(c: ComparisonDoc) -> str:
+    """✔ distinguishable, ≈ not distinguishable, · no verdict."""
+    if c.distinguishable is None:
+        return "·"
+    return "✔" if c.distinguishable else "≈"

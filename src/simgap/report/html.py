@@ -26,12 +26,18 @@ from simgap.report.fmt import (
     FEATURE_TITLES,
     FIELD_TITLES,
     PEOPLE_COLOUR,
+    REASON_TITLES,
     ci,
     colours,
+    failure_share,
     feature_value,
+    noise_text,
     num,
     pct,
     points,
+    pt_ci,
+    resampling_text,
+    verdict_mark,
 )
 from simgap.report.scorefile import Distribution, Example, ExampleSide, FieldInfo, ScoreDoc
 
@@ -47,6 +53,7 @@ SECTIONS: Sequence[tuple[str, str]] = (
     ("leaderboard", "Leaderboard"),
     ("dimensions", "Dimensions"),
     ("sr-inflation", "Success inflation"),
+    ("failures", "Failures"),
     ("ratings", "Ratings"),
     ("capability", "Capability"),
     ("gaps", "Largest gaps"),
@@ -154,6 +161,10 @@ def _table(doc: ScoreDoc, names: Names, cols: Mapping[str, str]) -> list[dict[st
                 "sr_sim": pct(r.sr_sim.value),
                 "sr_ref": pct(r.sr_human.value),
                 "sr_inflation": "" if ceiling else points(r.sr_inflation.value),
+                "sr_inflation_ci": "" if ceiling else pt_ci(r.sr_inflation),
+                "user_fails": failure_share(r),
+                "sr_excl": pct(r.failures.sr_excl_user_caused.value) if r.failures else "n/a",
+                "noise": "" if ceiling else noise_text(r),
                 "size": f"{r.n_sessions} / {r.n_tasks}",
                 "excluded": ""
                 if ceiling
@@ -353,9 +364,17 @@ def render_html(
                 "p": "n/a" if c.p_value is None else f"{c.p_value:.3f}",
                 "n_tasks": c.n_tasks,
                 "n_permutations": c.n_permutations,
+                "floor": "n/a" if c.noise_floor is None else f"{c.noise_floor:.1f}",
+                "sr_diff": points(c.sr_diff),
+                "sr_p": "n/a" if c.sr_p_value is None else f"{c.sr_p_value:.3f}",
+                "mark": verdict_mark(c),
+                "distinguishable": c.distinguishable,
+                "verdict": c.verdict or "no verdict in this score file",
             }
             for c in doc.comparisons
         ],
+        "resampling": resampling_text(doc.settings),
+        "failure_rows": _failure_rows(doc),
         "sr_rows": [
             {
                 "label": r.label,
@@ -378,6 +397,46 @@ def render_html(
     }
     text = _env().get_template("report.html.j2").render(**ctx)
     return Rendered(html=text, figure_ids=list(figs), sections=[s[0] for s in sections])
+
+
+def _failure_rows(doc: ScoreDoc) -> list[dict[str, Any]]:
+    """Per simulator: failures by cause, the user-caused share with its interval, success with
+    user-caused failures left out, reasons, and the evidence turns."""
+    out: list[dict[str, Any]] = []
+    for r in doc.rows:
+        f = r.failures
+        if f is None:
+            out.append({"label": r.label, "available": False})
+            continue
+        out.append(
+            {
+                "label": r.label,
+                "available": True,
+                "n_failed": f.n_failed,
+                "n": f.n_with_outcome,
+                "user": f.by_cause.get("user", 0),
+                "agent": f.by_cause.get("agent", 0),
+                "env": f.by_cause.get("environment", 0),
+                "share": pct(f.user_caused_share.value),
+                "share_ci": ci(f.user_caused_share, 0, scale=100),
+                "sr": pct(r.sr_sim.value),
+                "sr_excl": pct(f.sr_excl_user_caused.value),
+                "sr_excl_ci": ci(f.sr_excl_user_caused, 0, scale=100),
+                "ref_share": pct(f.reference_user_caused_share.value),
+                "reasons": [f"{REASON_TITLES.get(k, k)}: {v}" for k, v in f.by_reason.items() if v],
+                "labellers": ", ".join(f"{k} ({v})" for k, v in f.labellers.items()),
+                "evidence": [
+                    {
+                        "session_id": e.session_id,
+                        "reason": REASON_TITLES.get(e.reason, e.reason),
+                        "turn": "session" if e.evidence_turn is None else e.evidence_turn,
+                        "text": e.evidence,
+                    }
+                    for e in f.evidence
+                ],
+            }
+        )
+    return out
 
 
 def _r(r: float | None, p: float | None) -> str:

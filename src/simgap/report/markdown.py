@@ -10,7 +10,18 @@ from __future__ import annotations
 import re
 
 from simgap.report.capability import CapabilityJoin
-from simgap.report.fmt import ci, num, pct, points
+from simgap.report.fmt import (
+    REASON_TITLES,
+    ci,
+    failure_share,
+    noise_text,
+    num,
+    pct,
+    points,
+    pt_ci,
+    resampling_text,
+    verdict_mark,
+)
 from simgap.report.scorefile import ScoreDoc
 
 # Enough to keep a label from forming emphasis, code, links, HTML or a table cell boundary.
@@ -42,7 +53,7 @@ def render_markdown(
     batches = ", ".join(f"{md(b)} ({n})" for b, n in ref.batches.items()) or "–"
     out.append(
         f"Reference **{md(ref.label)}**: {ref.n_sessions} sessions on {ref.n_tasks} tasks; "
-        f"batches {batches}. {lvl}% bootstrap intervals over tasks "
+        f"batches {batches}. {lvl}% bootstrap intervals, {md(resampling_text(doc.settings))} "
         f"({doc.settings.n_boot} resamples, seed {doc.settings.seed})."
     )
     out.append("")
@@ -51,7 +62,21 @@ def render_markdown(
     out.append("")
     comps = list(doc.components)
     ref_col = "SR ref" if synthetic else "SR people"
-    head = ["#", "simulator", "USI", f"{lvl}% CI", "± sd", *comps, "SR sim", ref_col, "ΔSR"]
+    head = [
+        "#",
+        "simulator",
+        "USI",
+        f"{lvl}% CI",
+        "± sd",
+        *comps,
+        "SR sim",
+        ref_col,
+        "ΔSR",
+        f"ΔSR {lvl}% CI",
+        "user-caused fails",
+        "SR excl. user-caused",
+        "USI noise floor",
+    ]
     head = [("1−ECE" if h == "Cal" else h) for h in head]
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "|".join(["---:"] + [":---"] + ["---:"] * (len(head) - 2)) + "|")
@@ -76,6 +101,10 @@ def render_markdown(
             pct(r.sr_sim.value),
             pct(r.sr_human.value),
             "" if ceiling else points(r.sr_inflation.value),
+            "" if ceiling else pt_ci(r.sr_inflation),
+            failure_share(r),
+            pct(r.failures.sr_excl_user_caused.value) if r.failures else "n/a",
+            "" if ceiling else noise_text(r),
         ]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
@@ -101,6 +130,33 @@ def render_markdown(
             f"- **{md(r.label)}**: {pct(r.sr_sim.value)} vs {pct(r.sr_human.value)} for "
             f"{who} on the same tasks ({points(r.sr_inflation.value)}, {lvl}% CI "
             f"{ci(r.sr_inflation, 0, scale=100, signed=True)} pt)"
+        )
+    out.append("")
+
+    out.append("## Who caused the failures")
+    out.append("")
+    out.append(
+        "Each failed session is attributed to the agent, the user (for a simulator: a "
+        "simulator error) or the environment, rules first (an LLM judge's stored label wins); "
+        "“SR excl.” is the agent's success rate with user-caused failures left out."
+    )
+    out.append("")
+    for r in doc.rows:
+        f = r.failures
+        if f is None:
+            out.append(f"- **{md(r.label)}**: n/a (score file without failure attribution)")
+            continue
+        if not f.n_failed:
+            out.append(f"- **{md(r.label)}**: no failed session with a τ² reward")
+            continue
+        reasons = ", ".join(f"{REASON_TITLES.get(k, k)} {v}" for k, v in f.by_reason.items() if v)
+        out.append(
+            f"- **{md(r.label)}**: {f.n_failed} failed of {f.n_with_outcome}; user-caused "
+            f"{f.by_cause.get('user', 0)} ({pct(f.user_caused_share.value)}, {lvl}% CI "
+            f"{ci(f.user_caused_share, 0, scale=100)} %), agent {f.by_cause.get('agent', 0)}, "
+            f"environment {f.by_cause.get('environment', 0)}; success excluding user-caused "
+            f"failures {pct(f.sr_excl_user_caused.value)} (vs {pct(r.sr_sim.value)}). "
+            f"Reasons: {md(reasons)}."
         )
     out.append("")
 
@@ -137,12 +193,23 @@ def render_markdown(
         out.append("")
 
     if doc.comparisons:
-        out.append("## Paired permutation tests")
+        out.append("## Paired permutation tests and noise floor")
+        out.append("")
+        out.append(
+            "A pair is *not distinguishable* when p ≥ α or |ΔUSI| is within the larger "
+            "run-to-run USI range (noise floor) of the two simulators."
+        )
         out.append("")
         for c in doc.comparisons:
             d = "n/a" if c.diff is None else f"{c.diff:+.1f}"
             p = "n/a" if c.p_value is None else f"{c.p_value:.3f}"
-            out.append(f"- {md(c.a)} vs {md(c.b)}: ΔUSI {d}, p = {p} ({c.n_tasks} common tasks)")
+            floor = "n/a" if c.noise_floor is None else f"{c.noise_floor:.1f}"
+            psr = "n/a" if c.sr_p_value is None else f"{c.sr_p_value:.3f}"
+            out.append(
+                f"- {verdict_mark(c)} {md(c.a)} vs {md(c.b)}: ΔUSI {d}, p = {p}, noise floor "
+                f"{floor}; ΔSR {points(c.sr_diff)}, p = {psr} ({c.n_tasks} common tasks) — "
+                f"{md(c.verdict or 'no verdict in this file')}"
+            )
         out.append("")
 
     notes = list(doc.notes)

@@ -44,6 +44,49 @@ class FeatureValues(_Model):
     dice: float | None = None
 
 
+class FailureEvidence(_Model):
+    session_id: str = ""
+    cause: str = ""
+    reason: str = ""
+    labeller: str = ""
+    evidence_turn: int | None = None
+    evidence: str = ""
+
+
+class FailuresDoc(_Model):
+    """Failure attribution of a row (docs/metrics.md §7); absent in files before it existed."""
+
+    n_with_outcome: int = 0
+    n_failed: int = 0
+    by_cause: dict[str, int] = Field(default_factory=dict)
+    by_reason: dict[str, int] = Field(default_factory=dict)
+    labellers: dict[str, int] = Field(default_factory=dict)
+    evidence: list[FailureEvidence] = Field(default_factory=list)
+    user_caused_share: Est = Field(default_factory=Est)
+    environment_share: Est = Field(default_factory=Est)
+    agent_share: Est = Field(default_factory=Est)
+    sr_excl_user_caused: Est = Field(default_factory=Est)
+    reference_user_caused_share: Est = Field(default_factory=Est)
+
+
+class NoiseQuantity(_Model):
+    values: list[float | None] = Field(default_factory=list)
+    range: float | None = None
+    std: float | None = None
+
+
+class NoiseDoc(_Model):
+    """Run-to-run spread over a simulator's repeats (docs/metrics.md §7)."""
+
+    n_repeats: int = 0
+    trials: list[int] = Field(default_factory=list)
+    quantities: dict[str, NoiseQuantity] = Field(default_factory=dict)
+
+    def spread(self, q: str) -> float | None:
+        v = self.quantities.get(q)
+        return None if v is None else v.range
+
+
 class RowDoc(_Model):
     label: str
     kind: str = "candidate"
@@ -58,6 +101,8 @@ class RowDoc(_Model):
     sr_sim: Est = Field(default_factory=Est)
     sr_human: Est = Field(default_factory=Est)
     sr_inflation: Est = Field(default_factory=Est)
+    failures: FailuresDoc | None = None
+    noise_floor: NoiseDoc | None = None
     excluded: dict[str, int] = Field(default_factory=dict)
     features: dict[str, FeatureValues] = Field(default_factory=dict)
     gaps: list[str] = Field(default_factory=list)
@@ -84,6 +129,11 @@ class SettingsDoc(_Model):
     min_difficulty_samples: int | None = None
     difficulty_source: str = ""
     n_examples: int | None = None
+    # Files written before these fields existed also resampled tasks, so "tasks" is true there.
+    resampling: str = "tasks"
+    resampling_detail: str = ""
+    repeats: int | None = None
+    alpha: float = 0.05
 
 
 class ComparisonDoc(_Model):
@@ -95,6 +145,15 @@ class ComparisonDoc(_Model):
     p_value: float | None = None
     n_tasks: int = 0
     n_permutations: int = 0
+    sr_a: float | None = None
+    sr_b: float | None = None
+    sr_diff: float | None = None
+    sr_p_value: float | None = None
+    noise_floor: float | None = None
+    sr_noise_floor: float | None = None
+    alpha: float = 0.05
+    distinguishable: bool | None = None
+    verdict: str = ""
 
 
 class FieldInfo(_Model):
