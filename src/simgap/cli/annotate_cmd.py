@@ -82,6 +82,19 @@ def annotate(
     ),
     limit: int = typer.Option(None, "--limit", help="Annotate at most N sessions this run."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the response cache (llm)."),
+    failures: bool = typer.Option(
+        False,
+        "--failures",
+        help="Instead of coding turns, label each failed session with who caused it (agent, "
+        "user/simulator, environment) and its evidence turn: rules, or with --annotator "
+        "llm:<model> an LLM judge. `simgap score` uses the stored labels.",
+    ),
+    scenarios: bool = typer.Option(
+        True,
+        "--scenarios/--no-scenarios",
+        help="With --failures: load the τ² tasks so the rules and the judge see each user's "
+        "scenario (contradictions, out-of-task requests).",
+    ),
 ) -> None:
     """Code each user turn of finished sessions (codebook v1) and store the annotations.
 
@@ -94,6 +107,8 @@ def annotate(
         simgap annotate --db runs.db
 
         simgap annotate --db runs.db --annotator llm:openai/gpt-4o-mini --user-kind human
+
+        simgap annotate --db runs.db --failures --user-kind simulator
     """
     from simgap.annotate.runner import annotate_store
     from simgap.models import UserKind
@@ -109,6 +124,9 @@ def annotate(
         user_ids=split_csv(user) if user else (),
         batches=split_csv(batch) if batch else (),
     )
+    if failures:
+        _failures(db, annotator, flt, api_base, max_retries, not no_cache, scenarios, limit)
+        return
     ann = _make_annotator(annotator, api_base=api_base, max_retries=max_retries, cache=not no_cache)
     store = Store(db)
     console.print(f"annotator {ann.name}, codebook v{ann.codebook_version}, store {db}")
@@ -148,6 +166,74 @@ def annotate(
         t.add_row("model calls", f"{u.calls} ({u.cached_calls} from cache), ${u.cost_usd:.4f}")
     t.add_row("wall time", f"{summary.wall_s:.1f} s")
     console.print(t)
+
+
+def _tasks(store: Any, flt: Any) -> dict[str, Any]:
+    """The τ² tasks of the selected sessions' domains, by `<domain>/<task_id>` (best effort)."""
+    from simgap.domains import load_tasks
+
+    out: dict[str, Any] = {}
+    domains = sorted({s.domain for s in store.iter_sessions(flt, with_turns=False)})
+    for d in domains:
+        try:
+            out.update({t.key: t for t in load_tasks(d, split=None)})
+        except Exception as e:  # scenarios are optional: say so, go on
+            console.print(f"[yellow]note[/] no scenarios for domain {d!r} ({e}); rules without")
+    return out
+
+
+def _failures(
+    db: str,
+    annotator: str,
+    flt: Any,
+    api_base: str | None,
+    max_retries: int,
+    cache: bool,
+    scenarios: bool,
+    limit: int | None,
+) -> None:
+    from simgap.annotate.failure_runner import attribute_store
+    from simgap.store import Store
+
+    judge = None
+    if annotator != "rules":
+        if not annotator.startswith("llm:") or not annotator[4:].strip():
+            raise ConfigError(f"--annotator must be 'rules' or 'llm:<model>', got {annotator!r}")
+        from simgap.annotate.failure_judge import FailureJudge
+        from simgap.llm.base import ModelConfig
+        from simgap.llm.cache import ResponseCache
+        from simgap.llm.factory import make_client
+
+        config = ModelConfig(model=annotator[4:].strip(), api_base=api_base, temperature=0.0)
+        judge = FailureJudge(
+            make_client(config, cache=ResponseCache() if cache else None), max_retries=max_retries
+        )
+    store = Store(db)
+    tasks = _tasks(store, flt) if scenarios else {}
+
+    async def go() -> Any:
+        try:
+            return await attribute_store(store, judge, flt, tasks=tasks, limit=limit)
+        finally:
+            if judge is not None:
+                await judge.aclose()
+
+    with console.status("labelling failed sessions…"):
+        summary = asyncio.run(go())
+    store.close()
+    causes = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_cause.items())) or "-"
+    console.print(
+        f"failure attribution by {summary.labeller}: {summary.labelled} labelled now "
+        f"({causes}), {summary.already_done} earlier; {summary.failed} failed of "
+        f"{summary.selected} finished sessions"
+        + (
+            f"; judge gave no valid answer for {summary.judge_failed} (rule label stored)"
+            if summary.judge_failed
+            else ""
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def register(app: typer.Typer) -> None:
