@@ -180,3 +180,53 @@ def test_bad_inputs_are_one_line_errors(
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("error:"), err
         assert expected in " ".join(err.split()), err
+
+
+def test_score_shows_inflation_ci_failures_noise_and_resampling(tmp_path: Path) -> None:
+    db = _store(tmp_path)
+    out = tmp_path / "out"
+    args = ["score", "-r", f"{db}:user_kind=human", "-c", db, "--out-dir", str(out)]
+    r = CliRunner().invoke(
+        app, [*args, "--bootstrap", "100", "--permutations", "50"], terminal_width=200
+    )
+    assert r.exit_code == 0, r.output
+    for col in ("ΔSR CI", "fails by user", "SR excl.", "USI noise"):
+        assert col in r.output
+    assert "resampling tasks" in r.output
+    assert "distinguishable" in r.output  # the verdict of the pairwise test
+    doc = json.loads((out / "usi_scores.json").read_text())
+    assert doc["settings"]["resampling"] == "tasks"
+    row = doc["rows"][0]
+    # the fixtures' simulators run two trials per task: a noise floor from 2 repeats
+    assert row["noise_floor"]["n_repeats"] == 2
+    assert set(row["failures"]) >= {"n_failed", "by_cause", "user_caused_share"}
+    assert row["sr_inflation"]["ci_low"] is not None
+    cmp = doc["comparisons"][0]
+    assert {"noise_floor", "distinguishable", "verdict", "sr_p_value"} <= set(cmp)
+    header = (out / "usi_scores.csv").read_text().splitlines()[0]
+    assert "SR_excl_user" in header and "USI_noise_floor" in header
+    off = CliRunner().invoke(
+        app, [*args, "--bootstrap", "0", "--permutations", "0", "--repeats", "0"]
+    )
+    assert off.exit_code == 0, off.output
+    doc = json.loads((out / "usi_scores.json").read_text())
+    assert doc["rows"][0]["noise_floor"] is None and doc["settings"]["repeats"] == 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [("--repeats", "1", "--repeats must be 0 (off) or at least 2"), ("--alpha", "1.5", "--alpha")],
+)
+def test_bad_repeats_and_alpha_are_one_line_errors(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+    value: str,
+    expected: str,
+) -> None:
+    db = _store(tmp_path)
+    code, err = _main(monkeypatch, capsys, "score", "-r", db, "-c", db, flag, value)
+    assert code == 2, err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and expected in err, err
