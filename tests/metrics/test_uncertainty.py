@@ -292,3 +292,42 @@ def test_permutation_test_is_symmetric(
         assert p is not None and 0.0 < p <= 1.0
     if succ_a == succ_b:
         assert ab.sr_diff == 0.0 and ab.sr_p_value == 1.0  # every permutation is as extreme
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    outcomes=st.lists(
+        st.sampled_from(["ok", "agent", "user", "environment"]), min_size=2, max_size=30
+    ),
+    n_boot=st.sampled_from([0, 50]),
+)
+def test_failure_shares_are_bounded_and_sum_to_one(outcomes: list[str], n_boot: int) -> None:
+    cand = [
+        scored(
+            f"t{i % 5}",
+            success=1.0 if o == "ok" else 0.0,
+            trial=i // 5,
+            failure=None if o == "ok" else o,
+        )
+        for i, o in enumerate(outcomes)
+    ]
+    ppl = [scored(f"t{i}", success=1.0, user="synthetic-person") for i in range(5)]
+    lb = score_scored(
+        _set("synthetic people", ppl),
+        [_set("synthetic-sim", cand)],
+        ScoreSettings(n_boot=n_boot, n_permutations=0, repeats=0),
+    )
+    e = lb.rows[0].estimates
+    n_fail = sum(o != "ok" for o in outcomes)
+    sr, excl = e["SR_sim"].value, e["SR_excl_user"].value
+    assert sr is not None and sr == pytest.approx(1 - n_fail / len(outcomes))
+    if n_fail == 0:
+        assert e["Fail_user_share"].value is None  # no failure: no share (n/a, not 0)
+    else:
+        shares = [e[q].value for q in ("Fail_user_share", "Fail_env_share", "Fail_agent_share")]
+        assert all(s is not None and 0.0 <= s <= 1.0 for s in shares)
+        assert sum(s for s in shares if s is not None) == pytest.approx(1.0)
+    if excl is not None:  # n/a only when every session is a user-caused failure
+        assert sr - 1e-12 <= excl <= 1.0
+    else:
+        assert all(o == "user" for o in outcomes)
