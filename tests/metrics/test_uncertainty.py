@@ -228,6 +228,12 @@ def test_usi_noise_floor_and_not_distinguishable_within_it() -> None:
     # SR(A) pooled 6/10, SR(B) 1 -> ΔSR 0.4 (order of a/b as in the comparison)
     assert abs(cmp.sr_diff or 0) == pytest.approx(0.4)
     assert lb.to_json()["comparisons"][0]["verdict"] == cmp.verdict
+    # both rows carry the tie, each with its own sign of ΔUSI (A − B = 92 − 100 = −8)
+    (tie_a,) = rows["synthetic-a"].not_distinguishable
+    (tie_b,) = rows["synthetic-b"].not_distinguishable
+    assert tie_a["label"] == "synthetic-b" and tie_a["diff"] == pytest.approx(-8.0)
+    assert tie_b["label"] == "synthetic-a" and tie_b["diff"] == pytest.approx(8.0)
+    assert tie_a["p_value"] == cmp.p_value and tie_a["noise_floor"] == pytest.approx(8.0)
 
 
 def test_verdict_rules() -> None:

@@ -12,6 +12,9 @@ from simgap.report import parse_score, render_html, render_markdown
 def _with_verdicts(doc: dict[str, Any]) -> dict[str, Any]:
     """Give the first comparison a hand-set noise floor and verdict, as `simgap score` writes."""
     c = doc["comparisons"][0]
+    for me, other in ((c["a"], c["b"]), (c["b"], c["a"])):
+        row = next(r for r in doc["rows"] if r["label"] == me)
+        row["not_distinguishable"] = [{"label": other, "diff": 5.0, "p_value": 0.41}]
     c.update(
         noise_floor=99.0,
         distinguishable=False,
@@ -28,6 +31,7 @@ def test_markdown_has_the_new_columns_and_sections(doc: dict[str, Any]) -> None:
     assert "resampling tasks (each with all its sessions: sessions are nested in tasks)" in md
     assert "## Who caused the failures" in md
     assert "≈ " in md and "within the run-to-run noise floor 99.0" in md
+    assert "not distinguishable from" in head and md.count("(p = 0.41)") == 2
     # every failing simulator row names its failures and the success rate without them
     assert md.count("success excluding user-caused failures") == sum(
         1 for r in doc["rows"] if r["failures"]["n_failed"]
@@ -42,6 +46,7 @@ def test_html_has_the_new_columns_sections_and_verdicts(doc: dict[str, Any]) -> 
     for head in ("ΔSR CI", "user-caused fails", "SR excl.", "USI noise"):
         assert head in html
     assert 'class="not-distinguishable"' in html and "noise floor 99.0" in html
+    assert html.count("(p = 0.41)</td>") == 2  # the tie, on both rows of the leaderboard
     assert "Who caused the failures?" in html
     # one evidence list per simulator with failures, evidence turns shown
     n_failing = sum(1 for row in doc["rows"] if row["failures"]["n_failed"])

@@ -64,6 +64,16 @@ def _failures(r: Any) -> str:
     return f"{f['by_cause']['user']}/{f['n_failed']} ({_pct(r.estimates['Fail_user_share'].value)})"
 
 
+def _ties(r: Any) -> str:
+    """'≈ other (p 0.41)' for each simulator this row cannot be told apart from."""
+    if not r.not_distinguishable:
+        return ""
+    return "; ".join(
+        f"≈ {t['label']} (p {'n/a' if t['p_value'] is None else format(t['p_value'], '.2f')})"
+        for t in r.not_distinguishable
+    )
+
+
 def _noise(r: Any) -> str:
     nf = r.noise_floor
     if nf is None or nf.spread.get("USI") is None:
@@ -99,6 +109,7 @@ def leaderboard_table(lb: Any) -> Table:
         ("fails by user", {"justify": "right", "no_wrap": True}),
         ("SR excl.", {"justify": "right"}),
         ("USI noise", {"justify": "right", "no_wrap": True}),
+        ("not distinguishable from", {}),
         ("sess/tasks", {"justify": "right", "no_wrap": True}),
         ("excl. tasks", {"justify": "right", "no_wrap": True}),
     )
@@ -142,6 +153,7 @@ def leaderboard_table(lb: Any) -> Table:
             _failures(r),
             _pct(e["SR_excl_user"].value),
             "" if is_ceiling else _noise(r),
+            "" if is_ceiling else _ties(r),
             f"{r.n_sessions}/{r.n_tasks}",
             excl,
             style="dim" if is_ceiling else None,

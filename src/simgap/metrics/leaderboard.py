@@ -108,6 +108,9 @@ class Row:
     tasks: list[str] = field(default_factory=list)  # the compared tasks (not serialised)
     failures: dict[str, Any] = field(default_factory=dict)  # counts and evidence (no estimates)
     noise_floor: NoiseFloor | None = None
+    # Simulators this row cannot be told apart from (paired test + noise floor): label, ΔUSI
+    # (this row minus the other), p-value, noise floor.
+    not_distinguishable: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def usi(self) -> float | None:
@@ -137,6 +140,7 @@ class Row:
                 "reference_user_caused_share": self.estimates["Fail_user_share_ref"].to_json(),
             },
             "noise_floor": None if self.noise_floor is None else self.noise_floor.to_json(),
+            "not_distinguishable": self.not_distinguishable,
             "excluded": self.excluded,
             "features_source": self.features_source,
             "features": self.features,
@@ -558,6 +562,8 @@ def score_scored(
                 )
             )
 
+    _mark_ties(rows, comparisons)
+
     reference_info = {
         "spec": reference.spec,
         "label": reference.label,
@@ -633,6 +639,25 @@ def _details(
             "tail_turns": TAIL_TURNS,
         },
     }
+
+
+def _mark_ties(rows: Sequence[Row], comparisons: Sequence[Comparison]) -> None:
+    """Give each row the simulators it is not distinguishable from (both directions)."""
+    by_label = {r.label: r for r in rows}
+    for c in comparisons:
+        if c.distinguishable is not False:
+            continue
+        for me, other, sign in ((c.a, c.b, 1.0), (c.b, c.a, -1.0)):
+            row = by_label.get(me)
+            if row is not None:
+                row.not_distinguishable.append(
+                    {
+                        "label": other,
+                        "diff": None if c.diff is None else sign * c.diff,
+                        "p_value": c.p_value,
+                        "noise_floor": c.noise_floor,
+                    }
+                )
 
 
 def _spread(nf: NoiseFloor | None, q: str) -> float | None:

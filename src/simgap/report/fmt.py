@@ -168,3 +168,11 @@ def verdict_mark(c: ComparisonDoc) -> str:
     if c.distinguishable is None:
         return "·"
     return "✔" if c.distinguishable else "≈"
+
+
+def ties_text(r: RowDoc) -> str:
+    """'≈ B (p = 0.41)' per simulator the row is not distinguishable from; '' when none."""
+    return "; ".join(
+        f"≈ {t.label} (p = {'n/a' if t.p_value is None else f'{t.p_value:.2f}'})"
+        for t in r.not_distinguishable
+    )

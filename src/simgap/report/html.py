@@ -37,6 +37,7 @@ from simgap.report.fmt import (
     points,
     pt_ci,
     resampling_text,
+    ties_text,
     verdict_mark,
 )
 from simgap.report.scorefile import Distribution, Example, ExampleSide, FieldInfo, ScoreDoc
@@ -165,6 +166,7 @@ def _table(doc: ScoreDoc, names: Names, cols: Mapping[str, str]) -> list[dict[st
                 "user_fails": failure_share(r),
                 "sr_excl": pct(r.failures.sr_excl_user_caused.value) if r.failures else "n/a",
                 "noise": "" if ceiling else noise_text(r),
+                "ties": "" if ceiling else ties_text(r),
                 "size": f"{r.n_sessions} / {r.n_tasks}",
                 "excluded": ""
                 if ceiling

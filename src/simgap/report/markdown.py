@@ -20,6 +20,7 @@ from simgap.report.fmt import (
     points,
     pt_ci,
     resampling_text,
+    ties_text,
     verdict_mark,
 )
 from simgap.report.scorefile import ScoreDoc
@@ -76,6 +77,7 @@ def render_markdown(
         "user-caused fails",
         "SR excl. user-caused",
         "USI noise floor",
+        "not distinguishable from",
     ]
     head = [("1−ECE" if h == "Cal" else h) for h in head]
     out.append("| " + " | ".join(head) + " |")
@@ -105,6 +107,7 @@ def render_markdown(
             failure_share(r),
             pct(r.failures.sr_excl_user_caused.value) if r.failures else "n/a",
             "" if ceiling else noise_text(r),
+            "" if ceiling else md(ties_text(r)),
         ]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")

@@ -87,6 +87,15 @@ class NoiseDoc(_Model):
         return None if v is None else v.range
 
 
+class TieDoc(_Model):
+    """Another simulator this row cannot be told apart from."""
+
+    label: str
+    diff: float | None = None
+    p_value: float | None = None
+    noise_floor: float | None = None
+
+
 class RowDoc(_Model):
     label: str
     kind: str = "candidate"
@@ -103,6 +112,7 @@ class RowDoc(_Model):
     sr_inflation: Est = Field(default_factory=Est)
     failures: FailuresDoc | None = None
     noise_floor: NoiseDoc | None = None
+    not_distinguishable: list[TieDoc] = Field(default_factory=list)
     excluded: dict[str, int] = Field(default_factory=dict)
     features: dict[str, FeatureValues] = Field(default_factory=dict)
     gaps: list[str] = Field(default_factory=list)
