@@ -30,6 +30,7 @@ def test_markdown_has_the_new_columns_and_sections(doc: dict[str, Any]) -> None:
         assert col in head
     assert "resampling tasks (each with all its sessions: sessions are nested in tasks)" in md
     assert "## Who caused the failures" in md
+    assert "run-to-run SR range" in md and " pt (2 runs))" in md  # fixtures: 2 trials each
     assert "≈ " in md and "within the run-to-run noise floor 99.0" in md
     assert "not distinguishable from" in head and md.count("(p = 0.41)") == 2
     # every failing simulator row names its failures and the success rate without them

@@ -156,6 +156,13 @@ def noise_text(r: RowDoc) -> str:
     return f"{num(nf.spread('USI'))} ({nf.n_repeats} runs)"
 
 
+def sr_noise_text(r: RowDoc) -> str:
+    """The simulator's run-to-run success-rate range in points ('n/a' without repeats)."""
+    nf = r.noise_floor
+    x = None if nf is None else nf.spread("SR_sim")
+    return NA if nf is None or x is None else f"{100 * x:.0f} pt ({nf.n_repeats} runs)"
+
+
 def resampling_text(s: SettingsDoc) -> str:
     """How the intervals were resampled, in words."""
     if s.resampling == "tasks":

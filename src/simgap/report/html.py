@@ -37,6 +37,7 @@ from simgap.report.fmt import (
     points,
     pt_ci,
     resampling_text,
+    sr_noise_text,
     ties_text,
     verdict_mark,
 )
@@ -384,6 +385,7 @@ def render_html(
                 "sr_ref": pct(r.sr_human.value),
                 "inflation": points(r.sr_inflation.value),
                 "ci": ci(r.sr_inflation, 0, scale=100, signed=True),
+                "noise": sr_noise_text(r),
             }
             for r in doc.rows
         ],

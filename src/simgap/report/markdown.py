@@ -20,6 +20,7 @@ from simgap.report.fmt import (
     points,
     pt_ci,
     resampling_text,
+    sr_noise_text,
     ties_text,
     verdict_mark,
 )
@@ -132,7 +133,8 @@ def render_markdown(
         out.append(
             f"- **{md(r.label)}**: {pct(r.sr_sim.value)} vs {pct(r.sr_human.value)} for "
             f"{who} on the same tasks ({points(r.sr_inflation.value)}, {lvl}% CI "
-            f"{ci(r.sr_inflation, 0, scale=100, signed=True)} pt)"
+            f"{ci(r.sr_inflation, 0, scale=100, signed=True)} pt; run-to-run SR range "
+            f"{sr_noise_text(r)})"
         )
     out.append("")
 
