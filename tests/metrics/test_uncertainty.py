@@ -337,3 +337,39 @@ def test_failure_shares_are_bounded_and_sum_to_one(outcomes: list[str], n_boot: 
         assert sr - 1e-12 <= excl <= 1.0
     else:
         assert all(o == "user" for o in outcomes)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    wins=st.lists(st.lists(st.booleans(), min_size=6, max_size=6), min_size=2, max_size=4),
+    seed=st.integers(0, 1000),
+)
+def test_noise_floor_values_are_each_trial_scored_alone(wins: list[list[bool]], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    feats = rng.gamma(2.0, 1.0, size=(len(wins), 6, 19))
+    ppl = [
+        scored(f"t{i}", feats=feats[0, i], success=float(i % 2), user="synthetic-person")
+        for i in range(6)
+    ]
+    trials = [
+        [scored(f"t{i}", feats=feats[k, i], success=float(w[i]), trial=k) for i in range(6)]
+        for k, w in enumerate(wins)
+    ]
+    # a frozen difficulty map, so a trial scored alone sees the same bins as inside the set
+    frozen = {f"t{i}": 0.3 if i < 3 else 0.7 for i in range(6)}
+    quiet = ScoreSettings(n_boot=0, n_permutations=0, repeats=0, difficulty=frozen)
+    cfg = ScoreSettings(n_boot=0, n_permutations=0, difficulty=frozen)
+    lb = score_scored(
+        _set("synthetic people", ppl), [_set("synthetic-sim", [x for t in trials for x in t])], cfg
+    )
+    nf = lb.rows[0].noise_floor
+    assert nf is not None and nf.n_repeats == len(wins)
+    for k, sessions in enumerate(trials):
+        alone = score_scored(
+            _set("synthetic people", ppl), [_set("synthetic-sim", sessions)], quiet
+        )
+        for q in ("USI", "D1", "D2", "SR_sim", "SR_inflation"):
+            v = alone.rows[0].estimates[q].value
+            assert v is not None and nf.values[q][k] == pytest.approx(v, abs=1e-9)
+    usi = [v for v in nf.values["USI"] if v is not None]
+    assert nf.spread["USI"] == pytest.approx(max(usi) - min(usi))

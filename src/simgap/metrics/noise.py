@@ -4,7 +4,8 @@ Why: two runs of the same agent and simulator on the same tasks can differ by se
 success from sampling noise alone; a difference between two simulators smaller than that says
 nothing. A candidate's repeats are its trials (`Session.trial`: `simgap run --trials K`, or
 several trials per task in an imported file). Each trial is scored on its own against the same
-reference batches, exactly like a candidate (per batch, then the mean over batches), giving one
+reference batches and with the same task-difficulty map as the leaderboard, exactly like a
+candidate (per batch, then the mean over batches), giving one
 value per trial and quantity. The noise floor of a quantity is the **range** of those values
 (max − min: the largest run-to-run difference seen); its sample **std** is reported next to it.
 A simulator with a single trial has no noise floor (n/a, never invented).
