@@ -1,4 +1,9 @@
-"""`simgap demo` end to end, offline on the embedded model, with a reduced task count."""
+"""`simgap demo` end to end, offline on the embedded model, with a reduced task count.
+
+It runs from EMPTY caches (its own response cache and XDG_CACHE_HOME): the embedded model is
+really called, as agent, as customer and for the questionnaire. A warm cache once hid a
+segmentation fault that every new user hit (issue 9).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from simgap.cli.app import app
@@ -13,7 +19,11 @@ from simgap.metrics.table import is_synthetic_session
 from simgap.store import Store
 
 
-def test_demo_runs_end_to_end_and_labels_the_reference_synthetic(tmp_path: Path) -> None:
+def test_demo_runs_end_to_end_and_labels_the_reference_synthetic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIMGAP_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-xdg"))
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--tasks", "1", "--max-steps", "8", "--bootstrap", "50"]
     r = CliRunner().invoke(app, args)
@@ -21,6 +31,16 @@ def test_demo_runs_end_to_end_and_labels_the_reference_synthetic(tmp_path: Path)
     text = " ".join(r.output.split())
     assert "SYNTHETIC stand-in" in text
     assert f"report: {(out / 'report.html').resolve()}" in text
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()
+    # cold: every session call went to the embedded model, none came from a cache
+    calls = re.search(
+        r"session model calls: (\d+) \((\d+) to the embedded model, (\d+) served", text
+    )
+    assert calls is not None, text
+    assert int(calls.group(2)) > 0 and int(calls.group(3)) == 0
+    # the printed leaderboard has every simulator
+    for name in ("local", "persona", "behavior"):
+        assert re.search(rf"│ \d+ │ {name}\b", r.output), r.output
 
     store = Store(out / "runs.db")
     sessions = list(store.iter_sessions())

@@ -99,6 +99,9 @@ def test_default_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     cache = ResponseCache()
     assert cache.path == tmp_path / "cachedir" / "llm-cache.sqlite" and cache.path.exists()
     monkeypatch.delenv("SIMGAP_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_path() == tmp_path / "xdg" / "simgap" / "llm-cache.sqlite"
+    monkeypatch.delenv("XDG_CACHE_HOME")
     assert default_cache_path() == Path.home() / ".cache" / "simgap" / "llm-cache.sqlite"
 
 

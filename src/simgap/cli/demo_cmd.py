@@ -37,10 +37,15 @@ def demo(
         )
     from rich.console import Console
 
-    wide = console if console.is_terminal else Console(file=console.file, width=200)
+    wide = console if console.is_terminal else Console(file=console.file, width=260)
     wide.print(leaderboard_table(result.leaderboard))
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.steps_s.items())
     console.print(f"demo finished in {result.wall_s:.0f} s ({steps})")
+    u = result.sweep.usage  # a cold first run makes real calls; a rerun serves them from cache
+    console.print(
+        f"session model calls: {u.calls + u.cached_calls:,} "
+        f"({u.calls:,} to the embedded model, {u.cached_calls:,} served from the response cache)"
+    )
     console.print(f"sessions: {result.store}   scores: {result.score_json}")
     console.print(f"report: {result.report_html.resolve()}", highlight=False, soft_wrap=True)
 

@@ -28,10 +28,14 @@ _SCHEMA_VERSION = 1
 
 
 def default_cache_path() -> Path:
-    """`$SIMGAP_CACHE_DIR/llm-cache.sqlite`, else `~/.cache/simgap/llm-cache.sqlite`."""
+    """`$SIMGAP_CACHE_DIR/llm-cache.sqlite`, else `$XDG_CACHE_HOME/simgap/llm-cache.sqlite`
+    (the XDG base-directory rule), else `~/.cache/simgap/llm-cache.sqlite`."""
     root = os.environ.get(CACHE_ENV)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "simgap"
-    return base / CACHE_FILE
+    if root:
+        return Path(root).expanduser() / CACHE_FILE
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "simgap" / CACHE_FILE
 
 
 class ResponseCache:
