@@ -19,6 +19,8 @@ from simgap.metrics.table import is_synthetic_session
 from simgap.store import Store
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1500)  # ~5 min alone on 2 cores, cold; more when the machine is shared
 def test_demo_runs_end_to_end_and_labels_the_reference_synthetic(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
