@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from simgap.agents import Agent, build_agent
 from simgap.domains import DomainEnvironment
+from simgap.domains.environment import fast_eval_enabled
 from simgap.errors import SimgapError
 from simgap.llm.base import (
     ChatRequest,
@@ -58,9 +59,10 @@ class RunOptions:
     max_errors: int = DEFAULT_MAX_ERRORS
     use_cache: bool = True
     cache_path: Path | None = None
-    # Processes running τ²'s reward evaluator. None: one per core when the machine has several
-    # cores and the sweep has enough sessions to repay their start-up (a few seconds); 0: a
-    # thread of this process.
+    # Processes running τ²'s reward evaluator. None: none with the fast evaluation path (the
+    # default: a thread of this process scores the live environment); with SIMGAP_FAST_EVAL=0,
+    # one per core when the machine has several cores and the sweep has enough sessions to
+    # repay their start-up (a few seconds); 0: a thread of this process.
     reward_workers: int | None = None
 
 
@@ -166,6 +168,10 @@ class SweepRunner:
     def _reward_workers(self, n_sessions: int) -> int:
         if self.options.reward_workers is not None:
             return max(0, self.options.reward_workers)
+        if fast_eval_enabled():
+            # The fast path scores the environment the session ran in, in this process, in
+            # tens of milliseconds; a worker would have to rebuild it (see docs/architecture.md).
+            return 0
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         return min(cores, 8) if cores >= 2 and n_sessions >= MIN_SESSIONS_FOR_REWARD_POOL else 0
 
