@@ -129,13 +129,21 @@ def _chunks(ids: list[str], n: int) -> Iterator[list[str]]:
         yield ids[i : i + size]
 
 
+WORKERS = max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ProcessPoolExecutor]:
+    """One set of worker processes for all domains (each imports τ² once, seconds of CPU)."""
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=get_context("spawn")) as ex:
+        yield ex
+
+
 @pytest.mark.parametrize("domain", DOMAINS)
-def test_fast_path_equals_tau2_on_every_task(domain: str) -> None:
+def test_fast_path_equals_tau2_on_every_task(domain: str, pool: ProcessPoolExecutor) -> None:
     ids = [t.task_id for t in load_tasks(domain)]
-    workers = max(1, min(4, len(os.sched_getaffinity(0))))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as ex:
-        futures = [ex.submit(compare_domain_chunk, domain, c) for c in _chunks(ids, workers * 2)]
-        mismatches = [m for f in futures for m in f.result()]
+    futures = [pool.submit(compare_domain_chunk, domain, c) for c in _chunks(ids, WORKERS * 2)]
+    mismatches = [m for f in futures for m in f.result()]
     n = len(ids) * len(CASES)
     print(f"\n{domain}: {len(ids)} tasks × {len(CASES)} cases = {n} sessions, "
           f"{len(mismatches)} mismatches")  # fmt: skip

@@ -6,9 +6,11 @@ simgap keeps its own transcript (`Turn`s); this module converts it to τ² messa
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from simgap.domains import tau2_runtime
@@ -149,13 +151,13 @@ class DomainEnvironment:
 
     def agent_tools(self) -> list[dict[str, Any]]:
         """OpenAI-format function schemas of the agent's tools (τ²'s own schemas)."""
-        return [t.openai_schema for t in self._env.get_tools()]
+        return _tool_schemas(self._env.tools, self._env.get_tools)
 
     def user_tools(self) -> list[dict[str, Any]]:
         """Tools the user can call (τ² telecom's phone); empty in airline and retail."""
         if self._env.user_tools is None:
             return []
-        return [t.openai_schema for t in self._env.get_user_tools()]
+        return _tool_schemas(self._env.user_tools, self._env.get_user_tools)
 
     def initial_turns(self) -> list[Turn]:
         """Message history the task starts from (τ² `initial_state.message_history`), if any."""
@@ -236,6 +238,24 @@ class DomainEnvironment:
             requestor=requestor,
             timestamp=utcnow(),
         )
+
+
+_schemas: dict[type, list[dict[str, Any]]] = {}
+_schemas_lock = threading.Lock()
+
+
+def _tool_schemas(toolkit: Any, get_tools: Callable[[], list[Any]]) -> list[dict[str, Any]]:
+    """τ²'s tool schemas, built once per toolkit class: τ² rebuilds its `Tool` objects (docstring
+    parsing, a pydantic model per tool) on every `get_tools()`, ~0.1 s per session in airline,
+    and the schemas depend only on the toolkit's code. Each caller gets its own copy."""
+    key = type(toolkit)
+    with _schemas_lock:
+        cached = _schemas.get(key)
+    if cached is None:
+        cached = [t.openai_schema for t in get_tools()]
+        with _schemas_lock:
+            _schemas[key] = cached
+    return copy.deepcopy(cached)
 
 
 class _CallRecord(NamedTuple):

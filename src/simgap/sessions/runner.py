@@ -7,10 +7,12 @@ turns and starts `failed` ones again, so Ctrl-C or a crash never costs finished 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 from simgap.agents import Agent, build_agent
 from simgap.domains import DomainEnvironment
 from simgap.domains.environment import fast_eval_enabled
+from simgap.domains.fast_env import env_domain_name
 from simgap.errors import SimgapError
 from simgap.llm.base import (
     ChatRequest,
@@ -46,6 +49,50 @@ from simgap.users import UserContext, build_user
 
 # Below this many sessions to run, worker processes for rewards cost more than they save.
 MIN_SESSIONS_FOR_REWARD_POOL = 32
+
+
+_heap_settled = False
+
+
+def _settle_heap(domain: str) -> None:
+    """Load what every session shares (τ², litellm, the domain's pristine database), then move it
+    out of the garbage collector's sight (`gc.freeze`), once per process.
+
+    Each session allocates a database copy of ~10⁵ objects, so full collections are frequent,
+    and each one used to traverse the hundreds of thousands of long-lived objects of τ² and
+    litellm as well. Frozen objects are still freed by reference counting; only cycles among
+    them would never be collected, and these are module-level objects that live as long as
+    the process anyway.
+    """
+    global _heap_settled
+    if _heap_settled:
+        return
+    env_domain_name(domain)
+    gc.collect()
+    gc.freeze()
+    _heap_settled = True
+
+
+# Young-generation size during a sweep (CPython's default is 700 allocations). See _sweep_gc.
+SWEEP_GC_THRESHOLD = (100_000, 20, 100)
+
+
+@contextlib.contextmanager
+def _sweep_gc() -> Iterator[None]:
+    """Fewer garbage collections while a sweep runs, restored afterwards.
+
+    Every live session holds a database copy of ~10⁵ objects (airline), so with CPython's
+    default thresholds the collector keeps traversing all of them: measured on airline with 8
+    sessions alive, building and hashing one environment cost 0.53 s with the defaults, 0.28 s
+    with these thresholds and 0.24 s with no collection at all. Reference counting still frees
+    everything that is not in a cycle at once; cycles wait for the next, rarer, collection.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(*SWEEP_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 class SweepAborted(SimgapError):
@@ -261,6 +308,21 @@ class SweepRunner:
         todo = [p for p in plans if statuses.get(p.session_id) != SessionStatus.DONE]
         already = len(plans) - len(todo)
         workers = self._reward_workers(len(todo))
+        if todo:
+            await asyncio.to_thread(_settle_heap, todo[0].task.domain)
+        with _sweep_gc():
+            return await self._run(plans, todo, already, statuses, workers, progress, t0)
+
+    async def _run(
+        self,
+        plans: Sequence[SessionPlan],
+        todo: list[SessionPlan],
+        already: int,
+        statuses: dict[str, SessionStatus],
+        workers: int,
+        progress: ProgressSink | None,
+        t0: float,
+    ) -> SweepSummary:
         if workers and self._reward_pool is None:
             domain = todo[0].task.domain
             self._reward_pool = RewardPool(workers, warm_domain=domain)
