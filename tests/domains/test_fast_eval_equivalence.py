@@ -16,6 +16,7 @@ test slow, so the cases are spread over worker processes.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +28,7 @@ import pytest
 from simgap.domains import DOMAINS, FIRST_AGENT_MESSAGE, DomainEnvironment, load_tasks
 from simgap.domains.environment import evaluate, evaluate_tau2
 from simgap.models import Reward, Role, Task, Termination, ToolCall, Turn
+from simgap.sessions.runner import SWEEP_GC_THRESHOLD
 
 CASES = ("gold", "one_wrong", "early_stop", "wrong_answer")
 STOP = Termination.USER_STOP
@@ -101,6 +103,9 @@ def _fake_nl_judge() -> None:
 def compare_domain_chunk(domain: str, task_ids: list[str]) -> list[tuple[str, str, str]]:
     """Score every case of the given tasks both ways; return the mismatches (empty = equal)."""
     _fake_nl_judge()
+    # Each case builds three database copies (~10⁵ objects each in airline); the default GC
+    # thresholds make the collector traverse them over and over (the runner does the same).
+    gc.set_threshold(*SWEEP_GC_THRESHOLD)
     out: list[tuple[str, str, str]] = []
     for task in load_tasks(domain, task_ids=task_ids):
         for case in CASES:
