@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from simgap.domains import tau2_runtime
-from simgap.domains.fast_env import env_domain_name
+from simgap.domains.fast_env import cow_environment, env_domain_name
 from simgap.domains.tasks import check_domain, tau2_task
 from simgap.models import (
     REWARDED_TERMINATIONS,
@@ -131,8 +131,8 @@ class DomainEnvironment:
         check_domain(task.domain)
         self.task = task
         self._t2task = tau2_task(task)
-        self._env = tau2_runtime.registry().get_env_constructor(env_domain_name(task.domain))()
         init = self._t2task.initial_state
+        self._env = _new_env(task.domain, init)
         # The task's initial message history is part of the conversation (`initial_turns`):
         # its tool calls are replayed here, as τ²'s orchestrator and evaluator replay them.
         history = list(init.message_history or []) if init else []
@@ -177,7 +177,7 @@ class DomainEnvironment:
         """
         init = self._t2task.initial_state
         messages = to_tau2_messages(_complete_prefix(turns))
-        self._env = tau2_runtime.registry().get_env_constructor(env_domain_name(self.task.domain))()
+        self._env = _new_env(self.task.domain, init)
         self._calls = []
         self._env.set_state(
             initialization_data=init.initialization_data if init else None,
@@ -238,6 +238,16 @@ class DomainEnvironment:
             requestor=requestor,
             timestamp=utcnow(),
         )
+
+
+def _new_env(domain: str, init: Any) -> Any:
+    """A fresh τ² environment for a session: copy-on-access database where supported (a task
+    with `initialization_data` replaces the database through a full dump: plain copy)."""
+    if init is None or init.initialization_data is None:
+        env = cow_environment(domain)
+        if env is not None:
+            return env
+    return tau2_runtime.registry().get_env_constructor(env_domain_name(domain))()
 
 
 _schemas: dict[type, list[dict[str, Any]]] = {}

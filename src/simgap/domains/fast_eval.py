@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from simgap.domains import tau2_runtime
+from simgap.domains.cow_db import cow_db_hash
+from simgap.domains.fast_env import cow_pristine
 from simgap.domains.gold import gold_outcome
 
 
@@ -73,7 +75,7 @@ def env_reward(
         live_env if live_env is not None else predicted_environment(t2task, messages, constructor)
     )
     gold = gold_outcome(domain, t2task, constructor)
-    agent_db_match = gold.agent_db_hash == predicted.get_db_hash()
+    agent_db_match = gold.agent_db_hash == _db_hash(predicted, domain)
     user_db_match = gold.user_db_hash == predicted.get_user_db_hash()
     db_match = agent_db_match and user_db_match
     db_reward = 1.0 if db_match else 0.0
@@ -104,6 +106,17 @@ def env_reward(
         reward_basis=ec.reward_basis,
         reward_breakdown=breakdown,
     )
+
+
+def _db_hash(env: Any, domain: str) -> str | None:
+    """τ²'s `env.get_db_hash()`; from the records the session reached when its database is
+    copy-on-access (`simgap.domains.cow_db`), else τ²'s own full dump."""
+    pristine = cow_pristine(domain)
+    if pristine is not None and env.tools is not None:
+        h = cow_db_hash(env.tools.db, pristine)
+        if h is not None:
+            return h
+    return env.get_db_hash()  # type: ignore[no-any-return]
 
 
 def evaluate_simulation_fast(
