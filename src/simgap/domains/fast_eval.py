@@ -8,8 +8,10 @@ Only the first half depends on the session. Here:
 * the gold half (`EnvironmentEvaluator`'s gold environment and its hashes) comes from
   `simgap.domains.gold`, computed once per task and cached;
 * the session half uses the environment the session already ran in, when it provably holds
-  the state τ²'s replay would rebuild (see `DomainEnvironment.replay_equivalent`); otherwise
-  it is rebuilt exactly as τ² does (same constructor, same `set_state`, same errors);
+  the state τ²'s replay would rebuild (see `DomainEnvironment.replay_equivalent`), and hashes
+  its database once, from memory (from the touched records only when it is copy-on-access,
+  `simgap.domains.cow_db`); otherwise it is rebuilt exactly as τ² does (same constructor,
+  same `set_state`, same errors);
 * everything else is τ²'s own code, called as is: `ActionEvaluator`,
   `CommunicateEvaluator`, `NLAssertionsEvaluator` (it needs an LLM), τ²'s `run_env_assertion`,
   and τ²'s `RewardInfo`/`DBCheck` records; the combination of the parts is a line-for-line

@@ -336,7 +336,7 @@ class SessionDriver:
     async def compute_reward(self, termination: Termination) -> Reward:
         """τ²'s reward on the transcript. By default the fast path, in a thread: it scores the
         environment the session ran in (no rebuild, gold outcome cached): one database hash,
-        ~0.1 s in airline. In the reward pool's worker processes when one is set (they rebuild
+        ~10 ms in airline. In the reward pool's worker processes when one is set (they rebuild
         the environment)."""
         if self.reward_pool is not None:
             return await self.reward_pool.evaluate(self.task, self.turns, termination)

@@ -217,7 +217,7 @@ class SweepRunner:
             return max(0, self.options.reward_workers)
         if fast_eval_enabled():
             # The fast path scores the environment the session ran in, in this process (one
-            # database hash, ~0.1 s in airline); a worker would have to rebuild it first.
+            # database hash, ~10 ms in airline); a worker would have to rebuild it first.
             return 0
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         return min(cores, 8) if cores >= 2 and n_sessions >= MIN_SESSIONS_FOR_REWARD_POOL else 0

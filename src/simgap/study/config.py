@@ -171,7 +171,7 @@ class StudyConfig(BaseModel):
     def reward_worker_count(self) -> int:
         if self.reward_workers is not None:
             return self.reward_workers
-        if fast_eval_enabled():  # ~0.1 s in a thread, on the chat's own environment
+        if fast_eval_enabled():  # ~10 ms in a thread, on the chat's own environment
             return 0
         return max(1, min(4, (os.cpu_count() or 2) - 1))
 
