@@ -12,7 +12,7 @@ import gc
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -359,35 +359,42 @@ class SweepRunner:
         self, plans: Sequence[SessionPlan], *, ran: int, already: int, wall_s: float
     ) -> SweepSummary:
         ids = [p.session_id for p in plans]
-        sessions = list(self.store.iter_sessions(SessionFilter(session_ids=ids)))
+        sessions = self.store.iter_sessions(SessionFilter(session_ids=ids))
         return summarise_sessions(
             sessions, planned=len(plans), ran=ran, already=already, wall_s=wall_s
         )
 
 
 def summarise_sessions(
-    sessions: Sequence[Session], *, planned: int, ran: int, already: int, wall_s: float
+    sessions: Iterable[Session], *, planned: int, ran: int, already: int, wall_s: float
 ) -> SweepSummary:
+    """Totals of a sweep in one pass over its sessions, holding none of them: a sweep of
+    10,000 sessions is summarised in the memory of one (the store streams them)."""
     usage = Usage()
     terms: dict[str, int] = {}
     failures: list[tuple[str, str]] = []
-    done = [s for s in sessions if s.status == SessionStatus.DONE]
+    done = rewarded = successes = done_turns = 0
     for s in sessions:
         usage = usage + s.usage
         key = s.termination.value if s.termination else s.status.value
         terms[key] = terms.get(key, 0) + 1
         if s.status == SessionStatus.FAILED:
             failures.append((s.session_id, s.error or "unknown error"))
-    rewarded = [s for s in done if s.reward is not None]
+        if s.status == SessionStatus.DONE:
+            done += 1
+            done_turns += len(s.turns)
+            if s.reward is not None:
+                rewarded += 1
+                successes += 1 if s.reward.success else 0
     return SweepSummary(
         planned=planned,
         already_done=already,
         ran=ran,
-        done=len(done),
+        done=done,
         failed=len(failures),
-        successes=sum(1 for s in rewarded if s.reward is not None and s.reward.success),
-        rewarded=len(rewarded),
-        mean_turns=(sum(len(s.turns) for s in done) / len(done)) if done else 0.0,
+        successes=successes,
+        rewarded=rewarded,
+        mean_turns=(done_turns / done) if done else 0.0,
         usage=usage,
         wall_s=wall_s,
         failures=failures,
