@@ -23,8 +23,15 @@ Also peak memory (RSS) for 1,000 stored sessions: simgap writing them turn by tu
 store and reading them back, against τ²'s way of holding results (a `Results` object of 1,000
 simulations parsed from its JSON), each in a fresh subprocess.
 
-Run: `.venv/bin/python benchmarks/bench_harness.py [--sessions 64] [--concurrency 32]
-[--latency 0.2] [--turns 5] [--systems simgap,tau2,simgap-ray]`
+Harness CPU per session (`--cpu-sessions K`, default 20): K more simgap sessions one at a time
+(concurrency 1, so the process's CPU clock belongs to one session), each split into the CPU
+spent inside model calls (the LLM client: litellm, HTTP, JSON) and everything else (the
+harness: environment, agent/user prompts, store, reward); the median of the latter is the
+figure the scale target is about. Then one more session under cProfile (CPU clock), summarised
+by where its CPU went.
+
+Run: `.venv/bin/python benchmarks/bench_harness.py [--sessions 64] [--concurrency 32,128]
+[--latency 0.2] [--turns 5] [--systems simgap,tau2,simgap-ray] [--cpu-sessions 20]`
 """
 
 from __future__ import annotations
@@ -198,6 +205,176 @@ def run_tau2(url: str, n: int, concurrency: int) -> dict[str, Any]:
     }
 
 
+# -- harness CPU per session and a profile of one -----------------------------------------------
+class _ModelCPU:
+    """Wraps an LLM client and adds the process CPU spent inside its calls to `spent` (exact at
+    concurrency 1: nothing else runs while a call is awaited)."""
+
+    spent = 0.0
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.config = inner.config
+
+    async def complete(self, request: Any) -> Any:
+        t0 = time.process_time()
+        try:
+            return await self.inner.complete(request)
+        finally:
+            _ModelCPU.spent += time.process_time() - t0
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+# where a profiled function's own CPU is counted (first match on its file path)
+_BUCKETS = [
+    (
+        "model calls (litellm, httpx, openai)",
+        (
+            "litellm",
+            "httpx",
+            "httpcore",
+            "openai",
+            "aiohttp",
+            "h11",
+            "ssl",
+            "tiktoken",
+            "tokenizers",
+        ),
+    ),
+    ("τ² environment/tools", ("/tau2/",)),
+    ("pydantic (models, (de)serialisation)", ("pydantic",)),
+    ("store (SQLAlchemy, sqlite)", ("sqlalchemy", "sqlite3", "simgap/store")),
+    ("simgap reward (fast path)", ("simgap/domains/fast_eval", "simgap/domains/gold")),
+    ("simgap other", ("simgap/",)),
+    ("json/pickle/hashlib/copy", ("json/", "pickle", "_hashlib", "copy.py", "{built-in")),
+    ("asyncio/threads", ("asyncio", "threading", "concurrent")),
+]
+
+
+def _bucket(filename: str) -> str:
+    for name, keys in _BUCKETS:
+        if any(k in filename for k in keys):
+            return name
+    return "other"
+
+
+def cpu_simgap(url: str, n: int) -> dict[str, Any]:
+    import asyncio
+    import cProfile
+    import pstats
+    import statistics
+
+    from simgap.domains import load_tasks
+    from simgap.llm.base import ModelConfig
+    from simgap.llm.factory import make_client
+    from simgap.models import AgentSpec
+    from simgap.sessions import RunOptions, SweepRunner, plan_sessions
+    from simgap.store import Store
+    from simgap.users import UserPreset
+
+    def cfg(name: str) -> ModelConfig:
+        return ModelConfig(model=f"openai/{name}", api_base=url, api_key="sk-bench", timeout_s=60)
+
+    agent_cfg = cfg("bench-agent")
+    preset = UserPreset(name="bench-user", kind="tau2", model=cfg("bench-user"))
+    tasks = load_tasks("airline", task_ids=[TASK_ID])
+    spec = AgentSpec(name="llm", model=agent_cfg.model, settings=agent_cfg.public())
+    plans = plan_sessions(tasks, [preset], agent=spec, trials=n + 2)
+    store = Store(Path(tempfile.mkdtemp(prefix="simgap-cpu-")) / "runs.db")
+    options = RunOptions(concurrency=1, use_cache=False)
+
+    async def go() -> dict[str, Any]:
+        runner = SweepRunner(
+            store,
+            agent_config=agent_cfg,
+            options=options,
+            client_factory=lambda c, cache: _ModelCPU(make_client(c, cache=cache)),
+        )
+        try:
+            await runner.run_one(plans[0])  # warm-up: imports, gold outcome, first env
+            # what SweepRunner.run does around its sessions
+            import gc
+
+            from simgap.sessions.runner import SWEEP_GC_THRESHOLD, _settle_heap
+
+            _settle_heap("airline")
+            gc.set_threshold(*SWEEP_GC_THRESHOLD)
+            total, model, harness = [], [], []
+            for p in plans[1 : n + 1]:
+                m0, c0 = _ModelCPU.spent, time.process_time()
+                await runner.run_one(p)
+                c, m = time.process_time() - c0, _ModelCPU.spent - m0
+                total.append(c)
+                model.append(m)
+                harness.append(c - m)
+            # Environment builds, tool calls and the reward run in worker threads, which cProfile
+            # does not see: run them inline for the profiled session (concurrency 1: same work).
+            real_to_thread = asyncio.to_thread
+
+            async def inline(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+                return func(*args, **kwargs)
+
+            asyncio.to_thread = inline  # type: ignore[assignment]
+            prof = cProfile.Profile(time.process_time)
+            m0, c0 = _ModelCPU.spent, time.process_time()
+            prof.enable()
+            await runner.run_one(plans[n + 1])
+            prof.disable()
+            asyncio.to_thread = real_to_thread  # type: ignore[assignment]
+            prof_total = time.process_time() - c0
+            buckets: dict[str, float] = {}
+            st = pstats.Stats(prof)
+            for (filename, _line, _fn), (_cc, _nc, tt, _ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+                b = _bucket(filename)
+                buckets[b] = buckets.get(b, 0.0) + tt
+            top = sorted(st.stats.items(), key=lambda kv: -kv[1][3])  # type: ignore[attr-defined]
+            wanted = (
+                "_tool_schemas",
+                "replay_equivalent",
+                "evaluate_simulation_fast",
+                "gold_outcome",
+                "to_tau2_messages",
+                "call",
+                "run_one",
+                "DomainEnvironment.__init__",
+                "__init__",
+                "evaluate",
+                "get_db_hash",
+                "complete",
+                "append_turn",
+                "update_session",
+                "start_session",
+                "reply",
+                "construct",
+            )
+            cum = [
+                {"fn": f"{Path(k[0]).name}:{k[2]}", "cum_ms": round(1000 * v[3], 1)}
+                for k, v in top
+                if k[2] in wanted and ("simgap" in k[0] or "tau2" in k[0])
+            ][:14]
+            rewards = [s.reward.value for s in store.iter_sessions(with_turns=False) if s.reward]
+            return {
+                "sessions": n,
+                "cpu_ms_median": 1000 * statistics.median(total),
+                "model_ms_median": 1000 * statistics.median(model),
+                "harness_ms_median": 1000 * statistics.median(harness),
+                "harness_ms_p90": 1000 * sorted(harness)[int(0.9 * (len(harness) - 1))],
+                "profile_total_ms": 1000 * prof_total,
+                "profile_model_ms": 1000 * (_ModelCPU.spent - m0),
+                "profile_buckets_ms": {
+                    k: round(1000 * v, 1) for k, v in sorted(buckets.items(), key=lambda kv: -kv[1])
+                },
+                "profile_cumulative": cum,
+                "rewards": sorted(set(rewards)),
+            }
+        finally:
+            await runner.aclose()
+
+    return asyncio.run(go())
+
+
 # -- memory for 1,000 stored sessions ---------------------------------------------------------
 def memory_simgap(n: int, source_db: str) -> dict[str, Any]:
     """Copy one finished benchmark session n times into a fresh store, turn by turn, then
@@ -277,7 +454,8 @@ def child(argv: list[str]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=64)
-    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--concurrency", default="32", help="one or more, comma-separated: 32,128")
+    ap.add_argument("--cpu-sessions", type=int, default=20)
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--turns", type=int, default=5)
     ap.add_argument("--systems", default="simgap,tau2,simgap-ray")
@@ -292,12 +470,15 @@ def main() -> None:
         serve(a.latency, a.turns)
         return
     if a.system:
+        conc = int(a.concurrency)
         if a.system == "simgap":
-            r = run_simgap(a.url, a.sessions, a.concurrency, "local")
+            r = run_simgap(a.url, a.sessions, conc, "local")
         elif a.system == "simgap-ray":
-            r = run_simgap(a.url, a.sessions, a.concurrency, "ray")
+            r = run_simgap(a.url, a.sessions, conc, "ray")
         elif a.system == "tau2":
-            r = run_tau2(a.url, a.sessions, a.concurrency)
+            r = run_tau2(a.url, a.sessions, conc)
+        elif a.system == "cpu-simgap":
+            r = cpu_simgap(a.url, a.sessions)
         elif a.system == "mem-simgap":
             r = memory_simgap(a.sessions, a.source_db)
         elif a.system == "tau2-one":
@@ -311,31 +492,39 @@ def main() -> None:
 
     n_calls = calls_per_session(a.turns)
     per_session_s = n_calls * a.latency
-    ideal = 60 * a.concurrency / per_session_s
+    concurrencies = [int(c) for c in str(a.concurrency).split(",") if c.strip()]
     print(
         f"{a.sessions} sessions of τ² airline task {TASK_ID}, {n_calls} model calls each at "
-        f"{a.latency * 1000:.0f} ms, concurrency {a.concurrency}; "
-        f"ideal {ideal:.0f} sessions/min; {os.cpu_count()} CPU cores",
+        f"{a.latency * 1000:.0f} ms, concurrency {concurrencies}; "
+        + ", ".join(
+            f"ideal at {c}: {60 * c / per_session_s:.0f} sessions/min" for c in concurrencies
+        )
+        + f"; {os.cpu_count()} CPU cores",
         flush=True,
     )
     proc, url = start_server(a.latency, a.turns)
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    cpu: dict[str, Any] | None = None
     try:
-        common = ["--url", url, "--sessions", str(a.sessions), "--concurrency", str(a.concurrency)]
-        for system in [s.strip() for s in a.systems.split(",") if s.strip()]:
-            r = child(["--system", system, *common])
-            r["per_min"] = 60 * a.sessions / r["wall_s"]
-            rows[system] = r
-            print(
-                f"  {system:<11} {r['wall_s']:7.1f} s  {r['per_min']:7.1f} sessions/min  "
-                f"{100 * r['per_min'] / ideal:5.1f}% of ideal  reward {r['mean_reward']}  "
-                f"done {r['done']} failed {r['failed']}  peak RSS {r['peak_rss_mb']:.0f} MB",
-                flush=True,
-            )
+        for conc in concurrencies:
+            ideal = 60 * conc / per_session_s
+            common = ["--url", url, "--sessions", str(a.sessions), "--concurrency", str(conc)]
+            for system in [s.strip() for s in a.systems.split(",") if s.strip()]:
+                r = child(["--system", system, *common])
+                r["per_min"] = 60 * a.sessions / r["wall_s"]
+                rows[(system, conc)] = r
+                print(
+                    f"  c={conc:<4} {system:<11} {r['wall_s']:7.1f} s  {r['per_min']:7.1f} sessions/min  "
+                    f"{100 * r['per_min'] / ideal:5.1f}% of ideal  reward {r['mean_reward']}  "
+                    f"done {r['done']} failed {r['failed']}  peak RSS {r['peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
+        if a.cpu_sessions:
+            cpu = child(["--system", "cpu-simgap", "--url", url, "--sessions", str(a.cpu_sessions)])
         mem_rows: dict[str, dict[str, Any]] = {}
         if a.memory_sessions:
-            if "simgap" in rows:
-                src = rows["simgap"]["db"]
+            if ("simgap", concurrencies[0]) in rows:
+                src = rows[("simgap", concurrencies[0])]["db"]
             else:
                 src = child(["--system", "simgap", "--url", url, "--sessions", "1"])["db"]
             mem_rows["simgap"] = child(
@@ -351,15 +540,33 @@ def main() -> None:
         proc.wait(timeout=30)
 
     print()
-    print("| system | wall s | sessions/min | × τ² | % of ideal | mean reward |")
-    print("|---|---:|---:|---:|---:|---:|")
-    base = rows.get("tau2", {}).get("per_min")
-    for name, r in rows.items():
+    print("| concurrency | system | wall s | sessions/min | × τ² | % of ideal | mean reward |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for (name, conc), r in rows.items():
+        ideal = 60 * conc / per_session_s
+        base = rows.get(("tau2", conc), {}).get("per_min")
         ratio = f"{r['per_min'] / base:.2f}" if base else "n/a"
         print(
-            f"| {name} | {r['wall_s']:.1f} | {r['per_min']:.1f} | {ratio} | "
+            f"| {conc} | {name} | {r['wall_s']:.1f} | {r['per_min']:.1f} | {ratio} | "
             f"{100 * r['per_min'] / ideal:.1f} | {r['mean_reward']} |"
         )
+    if cpu is not None:
+        print()
+        print(
+            f"CPU per simgap session (concurrency 1, median of {cpu['sessions']}): total "
+            f"{cpu['cpu_ms_median']:.0f} ms = model calls {cpu['model_ms_median']:.0f} ms + "
+            f"harness {cpu['harness_ms_median']:.0f} ms (p90 {cpu['harness_ms_p90']:.0f} ms); "
+            f"rewards {cpu['rewards']}"
+        )
+        print(
+            f"profile of one session ({cpu['profile_total_ms']:.0f} ms CPU under cProfile, "
+            f"{cpu['profile_model_ms']:.0f} ms in model calls), own CPU by area:"
+        )
+        for k, v in cpu["profile_buckets_ms"].items():
+            print(f"  {k:<40} {v:8.1f} ms")
+        print("  cumulative, selected functions:")
+        for row in cpu["profile_cumulative"]:
+            print(f"    {row['fn']:<50} {row['cum_ms']:8.1f} ms")
     if mem_rows:
         print()
         print(f"peak memory for {a.memory_sessions} stored sessions (RSS above the process "

@@ -5,7 +5,8 @@ The response cache is on by default (`~/.cache/simgap`). A test run that read a 
 warm cache would never call the embedded model for real, which once hid a segmentation fault
 that every new user hit (issue 9). So every run starts from empty caches of its own: the
 simgap response cache and XDG_CACHE_HOME point into a fresh temporary folder, and tests that
-need a cache of their own still set SIMGAP_CACHE_DIR per test.
+need a cache of their own still set SIMGAP_CACHE_DIR per test. τ²'s gold outcomes
+(simgap.domains.gold) get a temporary folder too.
 """
 
 from __future__ import annotations
@@ -33,3 +34,11 @@ def _empty_caches() -> Iterator[str]:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gold_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """τ² gold outcomes are cached on disk (simgap.domains.gold): in tests, never in ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SIMGAP_GOLD_CACHE", str(tmp_path_factory.mktemp("gold-cache")))
+        yield

@@ -8,13 +8,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from simgap.models import Role, SessionStatus, Termination
+from simgap.sessions import driver as driver_mod
 from simgap.store import Store
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.study.conftest import Person, build_app, csrf_of, free_port, full_answers, make_config
@@ -183,8 +187,20 @@ def test_killed_server_process_loses_nothing(fake_agent: FakeOpenAIServer, tmp_p
 
 
 async def test_reward_missing_after_a_stop_is_computed_on_the_next_start(
-    fake_agent: FakeOpenAIServer, sqlite_store: Store, people: list[Person]
+    fake_agent: FakeOpenAIServer,
+    sqlite_store: Store,
+    people: list[Person],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # τ²'s reward now takes milliseconds: hold it back so the app stops before it is written
+    release = threading.Event()
+    real_evaluate = driver_mod.evaluate
+
+    def slow_evaluate(*a: Any, **k: Any) -> Any:
+        release.wait(10)
+        return real_evaluate(*a, **k)
+
+    monkeypatch.setattr(driver_mod, "evaluate", slow_evaluate)
     cfg = make_config(fake_agent)
     app1 = build_app(cfg, sqlite_store)
     p1 = Person(app1)
@@ -197,6 +213,8 @@ async def test_reward_missing_after_a_stop_is_computed_on_the_next_start(
     await app1.state.study.aclose(drain_s=0)  # stopped before the reward was written
     s = next(iter(sqlite_store.iter_sessions()))
     assert s.status == SessionStatus.RUNNING and s.reward is None
+    monkeypatch.setattr(driver_mod, "evaluate", real_evaluate)
+    release.set()
 
     app2 = build_app(cfg, sqlite_store)
     study2 = app2.state.study

@@ -4,6 +4,7 @@ from simgap.domains.environment import (
     FIRST_AGENT_MESSAGE,
     DomainEnvironment,
     evaluate,
+    evaluate_tau2,
     to_tau2_messages,
     turns_from_tau2,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "DomainEnvironment",
     "check_domain",
     "evaluate",
+    "evaluate_tau2",
     "load_tasks",
     "to_tau2_messages",
     "turns_from_tau2",

@@ -334,11 +334,13 @@ class SessionDriver:
         return agent, user
 
     async def compute_reward(self, termination: Termination) -> Reward:
-        """τ²'s evaluator on the transcript: in the reward pool's worker processes when one is
-        set (it costs seconds of CPU per session), else in a worker thread."""
+        """τ²'s reward on the transcript. By default the fast path, in a thread: it scores the
+        environment the session ran in (no rebuild, gold outcome cached): one database hash,
+        ~10 ms in airline. In the reward pool's worker processes when one is set (they rebuild
+        the environment)."""
         if self.reward_pool is not None:
             return await self.reward_pool.evaluate(self.task, self.turns, termination)
-        return await asyncio.to_thread(evaluate, self.task, self.turns, termination)
+        return await asyncio.to_thread(evaluate, self.task, self.turns, termination, env=self.env)
 
     async def finish(self, termination: Termination, *, error: str | None = None) -> Session:
         """End the conversation: τ²'s reward, totals and status written in one update."""

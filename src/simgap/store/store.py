@@ -256,7 +256,8 @@ class Store:
     def iter_sessions(
         self, flt: SessionFilter | None = None, *, with_turns: bool = True, chunk: int = 500
     ) -> Iterator[Session]:
-        """Sessions in a stable order (task, user, trial, id), turns loaded chunk by chunk."""
+        """Sessions in a stable order (task, user, trial, id), rows and turns read chunk by
+        chunk."""
         flt = flt or SessionFilter()
         c = t.sessions.c
         q = (
@@ -265,9 +266,8 @@ class Store:
             .order_by(c.domain, c.task_id, c.user_id, c.batch, c.trial, c.session_id)
         )
         with self.engine.connect() as conn:
-            rows = list(conn.execute(q))
-            for i in range(0, len(rows), chunk):
-                part = rows[i : i + chunk]
+            result = conn.execute(q)  # read chunk by chunk: a 10,000-session sweep is never
+            while part := result.fetchmany(chunk):  # held in memory at once
                 turns_by: dict[str, list[Turn]] = {}
                 if with_turns:
                     ids = [r.session_id for r in part]

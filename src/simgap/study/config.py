@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from simgap.domains import DEFAULT_SPLIT, check_domain, load_tasks
+from simgap.domains.environment import fast_eval_enabled
 from simgap.errors import ConfigError
 from simgap.llm.base import ModelConfig
 from simgap.models import Questionnaire, Task, load_questionnaire
@@ -170,6 +171,8 @@ class StudyConfig(BaseModel):
     def reward_worker_count(self) -> int:
         if self.reward_workers is not None:
             return self.reward_workers
+        if fast_eval_enabled():  # ~10 ms in a thread, on the chat's own environment
+            return 0
         return max(1, min(4, (os.cpu_count() or 2) - 1))
 
     def model_config_for_agent(self) -> ModelConfig:
