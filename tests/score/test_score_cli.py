@@ -92,7 +92,8 @@ def test_score_prints_leaderboard_and_writes_json_csv(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     text = r.output
-    assert "people vs people (ceiling)" in text
+    assert "reference vs reference (ceiling, SYNTHETIC)" in text
+    assert "people vs people" not in text and "SR ref" in text and "SR hum" not in text
     assert "synthetic-llm" in text and "synthetic-mimic" in text
     assert "SYNTHETIC reference" in text
     assert "largest gaps per dimension" in text and "D1 conversation style:" in text
@@ -103,7 +104,7 @@ def test_score_prints_leaderboard_and_writes_json_csv(tmp_path: Path) -> None:
     assert doc["ceiling"]["kind"] == "ceiling"
     rows = list(csv.DictReader((out / "usi_scores.csv").open()))
     assert [row["label"] for row in rows] == [
-        "people vs people (ceiling)",
+        "reference vs reference (ceiling, SYNTHETIC)",
         "synthetic-mimic",
         "synthetic-llm",
     ]

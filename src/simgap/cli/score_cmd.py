@@ -103,7 +103,7 @@ def leaderboard_table(lb: Any) -> Table:
         ("Eval", {"justify": "right"}),
         ("1−ECE", {"justify": "right"}),
         ("SR sim", {"justify": "right"}),
-        ("SR hum", {"justify": "right"}),
+        ("SR ref" if ref["synthetic"] else "SR hum", {"justify": "right"}),
         ("ΔSR", {"justify": "right"}),
         ("ΔSR CI", {"justify": "right", "no_wrap": True}),
         ("fails by user", {"justify": "right", "no_wrap": True}),
@@ -212,7 +212,7 @@ def score(
     """Score user simulators against people: USI with CI, its six components, SR inflation,
     failure attribution and the run-to-run noise floor.
 
-    Prints the leaderboard (with the people-vs-people ceiling row) and plain-words gaps, and
+    Prints the leaderboard (with the reference-vs-reference ceiling row) and plain-words gaps, and
     writes usi_scores.json (schema simgap.score/1, see docs/metrics.md) and usi_scores.csv.
     The JSON also carries what `simgap report` draws (answer distributions, a few example
     conversations per simulator; --examples 0 leaves the conversations out).

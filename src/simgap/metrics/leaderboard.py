@@ -47,6 +47,8 @@ from simgap.models import FailureReason, Session, SessionStatus, Task, load_ques
 
 SCHEMA = "simgap.score/1"
 CEILING_LABEL = "people vs people (ceiling)"
+# A synthetic reference's self-agreement is no human figure and is never labelled as one.
+SYNTHETIC_CEILING_LABEL = "reference vs reference (ceiling, SYNTHETIC)"
 RESAMPLING_DETAIL = (
     "tasks drawn with replacement, each with all its sessions on both sides and in every "
     "reference batch (sessions are nested in tasks)"
@@ -478,7 +480,7 @@ def score_scored(
         pairs, labels, ceil_note = [], [], ""
     if pairs:
         ceiling = _row(
-            label=CEILING_LABEL,
+            label=SYNTHETIC_CEILING_LABEL if reference.synthetic else CEILING_LABEL,
             kind="ceiling",
             spec=reference.spec,
             user_ids=[],
