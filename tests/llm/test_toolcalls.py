@@ -7,7 +7,7 @@ import json
 import pytest
 
 from simgap.llm import ChatRequest
-from simgap.llm.local import _merge_roles, chat_messages
+from simgap.llm.local_engine import _merge_roles, chat_messages
 from simgap.llm.toolcalls import (
     call_text,
     describe_tool,
