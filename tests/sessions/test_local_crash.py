@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 
 def _run(db: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    args = ["-d", "airline", "-n", "2", "-u", "behavior", "-a", "local", "--max-steps", "2"]
+    args = ["-d", "airline", "-n", "2", "-u", "behavior", "-a", "local", "--max-steps", "4"]
     return subprocess.run(
         [sys.executable, "-m", "simgap.cli.app", "run", *args, "--out", str(db)],
         capture_output=True,
