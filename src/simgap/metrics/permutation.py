@@ -138,32 +138,22 @@ def paired_permutation_test(
     sr_b = batch_mean(np.stack([x.sr_cand for x in pb_s]))[0]
     d_obs = float(usi_a - usi_b)
     d_sr = float(sr_a - sr_b)
-    if n_permutations <= 0 or not (np.isfinite(d_obs) or np.isfinite(d_sr)):
-        return Comparison(
-            name_a,
-            name_b,
-            _fin(usi_a),
-            _fin(usi_b),
-            _fin(d_obs),
-            None,
-            n_common,
-            0,
-            sr_a=_fin(sr_a),
-            sr_b=_fin(sr_b),
-            sr_diff=_fin(d_sr),
-        )
-    Z = (rng.random((n_permutations, T)) < 0.5).astype(np.float64) * common
-    ua, ub, sa, sb = [], [], [], []
-    for ma, mb in mats:
-        base_a, base_b = ones @ ma, ones @ mb
-        delta = Z @ (mb - ma)
-        perm_a, perm_b = scores(base_a + delta, layout), scores(base_b - delta, layout)
-        ua.append(perm_a.usi)
-        ub.append(perm_b.usi)
-        sa.append(perm_a.sr_cand)
-        sb.append(perm_b.sr_cand)
-    p, n_ok = _p_value(batch_mean(np.stack(ua)) - batch_mean(np.stack(ub)), d_obs)
-    p_sr, _ = _p_value(batch_mean(np.stack(sa)) - batch_mean(np.stack(sb)), d_sr)
+    p: float | None = None
+    p_sr: float | None = None
+    n_ok = 0
+    if n_permutations > 0 and (np.isfinite(d_obs) or np.isfinite(d_sr)):
+        Z = (rng.random((n_permutations, T)) < 0.5).astype(np.float64) * common
+        ua, ub, sa, sb = [], [], [], []
+        for ma, mb in mats:
+            base_a, base_b = ones @ ma, ones @ mb
+            delta = Z @ (mb - ma)
+            perm_a, perm_b = scores(base_a + delta, layout), scores(base_b - delta, layout)
+            ua.append(perm_a.usi)
+            ub.append(perm_b.usi)
+            sa.append(perm_a.sr_cand)
+            sb.append(perm_b.sr_cand)
+        p, n_ok = _p_value(batch_mean(np.stack(ua)) - batch_mean(np.stack(ub)), d_obs)
+        p_sr, _ = _p_value(batch_mean(np.stack(sa)) - batch_mean(np.stack(sb)), d_sr)
     return Comparison(
         name_a,
         name_b,
