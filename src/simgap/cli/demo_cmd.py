@@ -41,10 +41,12 @@ def demo(
     wide.print(leaderboard_table(result.leaderboard))
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.steps_s.items())
     console.print(f"demo finished in {result.wall_s:.0f} s ({steps})")
-    u = result.sweep.usage  # a cold first run makes real calls; a rerun serves them from cache
+    sw = result.sweep  # usage of every stored session: a cold first run makes real calls
+    u = sw.usage
     console.print(
-        f"session model calls: {u.calls + u.cached_calls:,} "
-        f"({u.calls:,} to the embedded model, {u.cached_calls:,} served from the response cache)"
+        f"session model calls: {u.calls + u.cached_calls:,} ({u.calls:,} to the embedded model, "
+        f"{u.cached_calls:,} served from the response cache) over {sw.done + sw.failed} "
+        f"sessions, {sw.ran} of them run now"
     )
     console.print(f"sessions: {result.store}   scores: {result.score_json}")
     console.print(f"report: {result.report_html.resolve()}", highlight=False, soft_wrap=True)
