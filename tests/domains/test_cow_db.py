@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from simgap.domains import DomainEnvironment, load_tasks
 from simgap.domains.cow_db import CowTable, cow_db_hash
@@ -107,3 +109,59 @@ def test_initialization_data_gets_a_full_copy() -> None:
     task = load_tasks("mock", task_ids=["update_task_with_initialization_data"])[0]
     env = DomainEnvironment(task)
     assert type(env._env.tools.db.tasks) is dict
+
+
+def test_swapped_records_at_the_edges_hash_like_tau2() -> None:
+    """The fast path (same key set, pristine text with reached records swapped) at the first
+    and last record in sorted order, and a record deleted and put back under its own key."""
+    env = _env()
+    res = env.tools.db.reservations
+    keys = sorted(res)
+    first, last = keys[0], keys[-1]
+    res[first].status = "cancelled"
+    res[last].flights = []
+    _hash_ok(env)
+    rec = res.pop(keys[len(keys) // 2])
+    res[keys[len(keys) // 2]] = rec  # same key set again, record now owned
+    _hash_ok(env)
+    p = cow_pristine("airline")
+    assert p is not None
+    res[first] = "not a reservation"  # a record of another type: the caller hashes τ²'s way
+    assert cow_db_hash(env.tools.db, p) is None
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["read", "write", "pop", "put_back", "add", "replace"]),
+        st.integers(min_value=0, max_value=10**6),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_OPS)
+def test_any_sequence_of_table_edits_hashes_like_tau2(ops: list[tuple[str, int]]) -> None:
+    """Property: whatever a session does to a table (reach, change, delete, re-insert under the
+    same or a new key), the copy-on-access hash is τ²'s `get_db_hash` of the same database."""
+    env = _env()
+    res = env.tools.db.reservations
+    popped: list[tuple[str, Any]] = []
+    for op, n in ops:
+        keys = sorted(res)
+        key = keys[n % len(keys)]
+        if op == "read":
+            res.get(key)
+        elif op == "write":
+            res[key].status = "cancelled" if n % 2 else "active"
+        elif op == "pop":
+            popped.append((key, res.pop(key)))
+        elif op == "put_back" and popped:
+            k, rec = popped.pop()
+            res[k] = rec
+        elif op == "add":
+            new = f"NEW{n:07d}"
+            res[new] = res[key].model_copy(update={"reservation_id": new})
+        elif op == "replace":
+            res[key] = res[key].model_copy(update={"payment_history": []})
+    _hash_ok(env)

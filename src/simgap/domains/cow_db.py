@@ -121,6 +121,40 @@ class CowTable(dict[str, Any]):
         return {k: _copy(v) for k, v in self.items()}
 
 
+class _TableText:
+    """One pristine table's JSON text, `{"k1": {...}, "k2": {...}}` without its braces, as
+    bytes, with where each record's `"key": {...}` piece starts and ends: a session's table
+    text is this with the pieces of the records it reached swapped, streamed into the hash
+    without rebuilding the megabytes around them."""
+
+    __slots__ = ("blob", "ends", "pos", "starts")
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        pieces = [f"{json.dumps(k)}: {texts[k]}".encode() for k in sorted(texts)]
+        self.pos = {k: i for i, k in enumerate(sorted(texts))}
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        at = 0
+        for i, piece in enumerate(pieces):
+            at += 2 if i else 0  # the ", " before every piece but the first
+            self.starts.append(at)
+            at += len(piece)
+            self.ends.append(at)
+        self.blob = b", ".join(pieces)
+
+    def stream(self, h: Any, swapped: dict[int, bytes]) -> None:
+        """Feed `{...}` to `h` with piece i replaced by `swapped[i]`."""
+        view = memoryview(self.blob)
+        h.update(b"{")
+        at = 0
+        for i in sorted(swapped):
+            h.update(view[at : self.starts[i]])
+            h.update(swapped[i])
+            at = self.ends[i]
+        h.update(view[at:])
+        h.update(b"}")
+
+
 class Pristine:
     """A domain's pristine database and the JSON text of each of its records (per process)."""
 
@@ -131,6 +165,7 @@ class Pristine:
         if set(dump) != set(self.fields):
             raise ValueError("database dump keys differ from its fields")
         self.tables: dict[str, dict[str, str]] = {}
+        self.table_texts: dict[str, _TableText] = {}
         self.record_types: dict[str, type] = {}
         for name in self.fields:
             value = getattr(db, name)
@@ -148,6 +183,7 @@ class Pristine:
                 self.tables[name] = {
                     k: json.dumps(v, sort_keys=True, default=str) for k, v in dump[name].items()
                 }
+                self.table_texts[name] = _TableText(self.tables[name])
 
     def session_db(self) -> Any:
         """A database for one session: tables copy-on-access, every other field copied."""
@@ -163,36 +199,70 @@ def _obj(parts: Iterable[tuple[str, str]]) -> str:
     return "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in sorted(parts)) + "}"
 
 
+def _record_text(rec: Any) -> str:
+    return json.dumps(rec.model_dump(), sort_keys=True, default=str)
+
+
+def _table_writer(table: CowTable, pristine: Pristine, name: str) -> Any:
+    """How to write table `name`'s JSON text into the hash: the pristine bytes with the reached
+    records swapped when the table still has exactly the pristine keys (the usual case: τ²'s
+    tools update and add few records); otherwise its text assembled in full. None when a
+    record is not of the table's type."""
+    texts = pristine.tables[name]
+    rtype: Any = pristine.record_types[name]
+    owned = table.owned
+    if dict.keys(table) == texts.keys():  # the pristine key set (a set comparison, in C)
+        tt = pristine.table_texts[name]
+        swapped: dict[int, bytes] = {}
+        for key in owned:
+            rec: Any = dict.__getitem__(table, key)
+            if type(rec) is not rtype:
+                return None
+            swapped[tt.pos[key]] = f"{json.dumps(key)}: {_record_text(rec)}".encode()
+        return lambda h: tt.stream(h, swapped)
+    parts: list[tuple[str, str]] = []
+    for key in dict.keys(table):
+        if key in owned or key not in texts:
+            rec = dict.__getitem__(table, key)
+            if type(rec) is not rtype:
+                return None
+            parts.append((key, _record_text(rec)))
+        else:
+            parts.append((key, texts[key]))
+    text = _obj(parts).encode()
+    return lambda h: h.update(text)
+
+
 def cow_db_hash(db: Any, pristine: Pristine) -> str | None:
     """τ²'s `get_db_hash()` of a session database built by `pristine.session_db()`, dumping
-    only the records the session reached; None when `db` is not such a database."""
+    only the records the session reached; None when `db` is not such a database.
+
+    The text hashed is `_obj` of the fields, each table's text the pristine one with the
+    reached records swapped in (`_TableText`), streamed piece by piece into sha256."""
     if type(db) is not type(pristine.db):
         return None
-    fields: list[tuple[str, str]] = []
+    writers: list[tuple[str, Any]] = []
     for name in pristine.fields:
         value = db.__dict__.get(name, _MISSING)
         if name not in pristine.tables:
             if value is _MISSING:
                 return None
             dumped = db.model_dump(include={name})[name]
-            fields.append((name, json.dumps(dumped, sort_keys=True, default=str)))
+            text = json.dumps(dumped, sort_keys=True, default=str).encode()
+            writers.append((name, lambda h, b=text: h.update(b)))
             continue
         if type(value) is not CowTable:
             return None
-        texts = pristine.tables[name]
-        rtype: Any = pristine.record_types[name]
-        owned = value.owned
-        parts: list[tuple[str, str]] = []
-        for key in dict.keys(value):
-            if key in owned or key not in texts:
-                rec: Any = dict.__getitem__(value, key)
-                if type(rec) is not rtype:
-                    return None
-                parts.append((key, json.dumps(rec.model_dump(), sort_keys=True, default=str)))
-            else:
-                parts.append((key, texts[key]))
-        fields.append((name, _obj(parts)))
-    return hashlib.sha256(_obj(fields).encode()).hexdigest()
+        writer = _table_writer(value, pristine, name)
+        if writer is None:
+            return None
+        writers.append((name, writer))
+    h = hashlib.sha256(b"{")
+    for i, (name, write) in enumerate(sorted(writers, key=lambda nw: nw[0])):
+        h.update(f"{', ' if i else ''}{json.dumps(name)}: ".encode())
+        write(h)
+    h.update(b"}")
+    return h.hexdigest()
 
 
 _lock = threading.Lock()

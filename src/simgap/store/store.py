@@ -17,6 +17,7 @@ from sqlalchemy import (
     Engine,
     MetaData,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -169,15 +170,17 @@ class Store:
             conn.execute(insert(t.turns), [_turn_row(s.session_id, x) for x in s.turns])
 
     def append_turn(self, session_id: str, turn: Turn) -> None:
-        """Commit one turn. Its idx must be the next one: a duplicate idx is refused, not merged."""
+        """Commit one turn. Its idx must be the next one: a duplicate idx is refused, not merged.
+
+        The hottest write of a sweep (every turn of every session): it executes two statements
+        built once per process with their values as parameters (`_INSERT_TURN`,
+        `_SET_N_TURNS`), so SQLAlchemy compiles each once and reuses it, not once per turn
+        with the values inlined (3.3× less CPU per turn: benchmarks/bench_store_writes.py).
+        """
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(t.turns).values(**_turn_row(session_id, turn)))
-                conn.execute(
-                    update(t.sessions)
-                    .where(t.sessions.c.session_id == session_id)
-                    .values(n_turns=turn.idx + 1)
-                )
+                conn.execute(_INSERT_TURN, _turn_row(session_id, turn))
+                conn.execute(_SET_N_TURNS, {"b_session_id": session_id, "b_n_turns": turn.idx + 1})
         except IntegrityError:
             raise StoreError(
                 f"session {session_id}: turn {turn.idx} already stored (or session missing)"
@@ -409,6 +412,15 @@ class Store:
 def _one_line(e: object) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+# The per-turn statements, built once: values travel as parameters (see `Store.append_turn`).
+_INSERT_TURN = insert(t.turns)
+_SET_N_TURNS = (
+    update(t.sessions)
+    .where(t.sessions.c.session_id == bindparam("b_session_id"))
+    .values(n_turns=bindparam("b_n_turns"))
+)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
