@@ -260,6 +260,33 @@ def _bucket(filename: str) -> str:
     return "other"
 
 
+def _own_cpu_by_bucket(stats: dict[Any, Any]) -> tuple[dict[str, float], list[tuple[str, float]]]:
+    """Each profiled function's own CPU in its area (`_BUCKETS`). A C builtin (file `~`: a
+    sqlite3 `execute`, a `json` encoder, a socket `send`) has no file of its own, so its time
+    is split over the Python functions that called it, by how much each caller spent in it,
+    and counted in the callers' areas. Also: the harness's top functions by own CPU
+    (everything outside model calls), builtins named with their caller."""
+    areas: dict[str, float] = {}
+    funcs: dict[str, float] = {}
+
+    def add(filename: str, label: str, tt: float) -> None:
+        area = _bucket(filename)
+        areas[area] = areas.get(area, 0.0) + tt
+        if not area.startswith("model calls"):
+            funcs[label] = funcs.get(label, 0.0) + tt
+
+    for (filename, line, fn), (_cc, _nc, tt, _ct, callers) in stats.items():
+        if filename != "~" or not callers:
+            add(filename, f"{Path(filename).name}:{line}({fn})", tt)
+            continue
+        spent = sum(c[2] for c in callers.values()) or 1.0
+        for (cfile, cline, cfn), c in callers.items():
+            share = tt * c[2] / spent
+            add(cfile, f"{fn} from {Path(cfile).name}:{cline}({cfn})", share)
+    top = sorted(funcs.items(), key=lambda kv: -kv[1])[:12]
+    return areas, top
+
+
 def cpu_simgap(url: str, n: int) -> dict[str, Any]:
     import asyncio
     import cProfile
@@ -324,11 +351,8 @@ def cpu_simgap(url: str, n: int) -> dict[str, Any]:
             prof.disable()
             asyncio.to_thread = real_to_thread  # type: ignore[assignment]
             prof_total = time.process_time() - c0
-            buckets: dict[str, float] = {}
             st = pstats.Stats(prof)
-            for (filename, _line, _fn), (_cc, _nc, tt, _ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
-                b = _bucket(filename)
-                buckets[b] = buckets.get(b, 0.0) + tt
+            buckets, top_own = _own_cpu_by_bucket(st.stats)  # type: ignore[attr-defined]
             top = sorted(st.stats.items(), key=lambda kv: -kv[1][3])  # type: ignore[attr-defined]
             wanted = (
                 "_tool_schemas",
@@ -367,6 +391,9 @@ def cpu_simgap(url: str, n: int) -> dict[str, Any]:
                     k: round(1000 * v, 1) for k, v in sorted(buckets.items(), key=lambda kv: -kv[1])
                 },
                 "profile_cumulative": cum,
+                "profile_top_harness": [
+                    {"fn": fn, "own_ms": round(1000 * v, 1)} for fn, v in top_own
+                ],
                 "rewards": sorted(set(rewards)),
             }
         finally:
@@ -567,6 +594,9 @@ def main() -> None:
         print("  cumulative, selected functions:")
         for row in cpu["profile_cumulative"]:
             print(f"    {row['fn']:<50} {row['cum_ms']:8.1f} ms")
+        print("  top harness functions by own CPU (outside model calls):")
+        for row in cpu["profile_top_harness"]:
+            print(f"    {row['fn'][:78]:<78} {row['own_ms']:8.1f} ms")
     if mem_rows:
         print()
         print(f"peak memory for {a.memory_sessions} stored sessions (RSS above the process "
