@@ -27,8 +27,9 @@ Harness CPU per session (`--cpu-sessions K`, default 20): K more simgap sessions
 (concurrency 1, so the process's CPU clock belongs to one session), each split into the CPU
 spent inside model calls (the LLM client: litellm, HTTP, JSON) and everything else (the
 harness: environment, agent/user prompts, store, reward); the median of the latter is the
-figure the scale target is about. Then one more session under cProfile (CPU clock), summarised
-by where its CPU went.
+figure the scale target is about. Then one more session under cProfile (CPU clock), paused
+inside model calls so that it holds the harness alone, summarised by area and by function
+(cProfile's own overhead makes its figures larger than the unprofiled median).
 
 Run: `.venv/bin/python benchmarks/bench_harness.py [--sessions 64] [--concurrency 32,128]
 [--latency 0.2] [--turns 5] [--systems simgap,tau2,simgap-ray] [--cpu-sessions 20]`
@@ -211,17 +212,25 @@ class _ModelCPU:
     concurrency 1: nothing else runs while a call is awaited)."""
 
     spent = 0.0
+    # While set, the profiler is paused for the duration of each model call, so the profile
+    # holds the harness alone (concurrency 1: nothing else runs while a call is awaited).
+    profiler: Any = None
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.config = inner.config
 
     async def complete(self, request: Any) -> Any:
+        prof = _ModelCPU.profiler
+        if prof is not None:
+            prof.disable()
         t0 = time.process_time()
         try:
             return await self.inner.complete(request)
         finally:
             _ModelCPU.spent += time.process_time() - t0
+            if prof is not None:
+                prof.enable()
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -346,9 +355,11 @@ def cpu_simgap(url: str, n: int) -> dict[str, Any]:
             asyncio.to_thread = inline  # type: ignore[assignment]
             prof = cProfile.Profile(time.process_time)
             m0, c0 = _ModelCPU.spent, time.process_time()
+            _ModelCPU.profiler = prof
             prof.enable()
             await runner.run_one(plans[n + 1])
             prof.disable()
+            _ModelCPU.profiler = None
             asyncio.to_thread = real_to_thread  # type: ignore[assignment]
             prof_total = time.process_time() - c0
             st = pstats.Stats(prof)
@@ -586,8 +597,9 @@ def main() -> None:
             f"rewards {cpu['rewards']}"
         )
         print(
-            f"profile of one session ({cpu['profile_total_ms']:.0f} ms CPU under cProfile, "
-            f"{cpu['profile_model_ms']:.0f} ms in model calls), own CPU by area:"
+            f"profile of one session's harness (cProfile paused inside model calls; "
+            f"{cpu['profile_total_ms'] - cpu['profile_model_ms']:.0f} ms of harness CPU with "
+            f"the profiler's overhead), own CPU by area:"
         )
         for k, v in cpu["profile_buckets_ms"].items():
             print(f"  {k:<40} {v:8.1f} ms")

@@ -78,3 +78,17 @@ def test_unknown_task_and_domain_are_named() -> None:
         load_tasks("airline", task_ids=["nope"])
     with pytest.raises(ConfigError, match="unknown domain 'airlines'"):
         load_tasks("airlines")
+
+
+def test_tool_schemas_are_tau2s_and_each_caller_gets_its_own_copy() -> None:
+    """Built once per toolkit class, equal to τ²'s `openai_schema`s, and a caller that edits
+    its list (an agent adding a field) changes no other session's."""
+    task = load_tasks("airline", task_ids=["19"])[0]
+    a, b = DomainEnvironment(task), DomainEnvironment(task)
+    tau2_schemas = [t.openai_schema for t in a._env.get_tools()]
+    first = a.agent_tools()
+    assert first == tau2_schemas and len(first) == 14
+    first[0]["function"]["name"] = "edited"
+    first.pop()
+    assert b.agent_tools() == tau2_schemas
+    assert a.user_tools() == []

@@ -6,7 +6,6 @@ simgap keeps its own transcript (`Turn`s); this module converts it to τ² messa
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import threading
@@ -250,22 +249,25 @@ def _new_env(domain: str, init: Any) -> Any:
     return tau2_runtime.registry().get_env_constructor(env_domain_name(domain))()
 
 
-_schemas: dict[type, list[dict[str, Any]]] = {}
+_schemas: dict[type, str] = {}
 _schemas_lock = threading.Lock()
 
 
 def _tool_schemas(toolkit: Any, get_tools: Callable[[], list[Any]]) -> list[dict[str, Any]]:
     """τ²'s tool schemas, built once per toolkit class: τ² rebuilds its `Tool` objects (docstring
-    parsing, a pydantic model per tool) on every `get_tools()`, ~0.1 s per session in airline,
-    and the schemas depend only on the toolkit's code. Each caller gets its own copy."""
+        parsing, a pydantic model per tool) on every `get_tools()`, ~0.1 s per session in airline,
+        and the schemas depend only on the toolkit's code. Each caller gets its own copy, parsed
+    X
+        `copy.deepcopy` of the same lists."""
     key = type(toolkit)
     with _schemas_lock:
         cached = _schemas.get(key)
     if cached is None:
-        cached = [t.openai_schema for t in get_tools()]
+        cached = json.dumps([t.openai_schema for t in get_tools()])
         with _schemas_lock:
             _schemas[key] = cached
-    return copy.deepcopy(cached)
+    schemas: list[dict[str, Any]] = json.loads(cached)
+    return schemas
 
 
 class _CallRecord(NamedTuple):
