@@ -130,8 +130,9 @@ class _TableText:
     __slots__ = ("blob", "ends", "pos", "starts")
 
     def __init__(self, texts: dict[str, str]) -> None:
-        pieces = [f"{json.dumps(k)}: {texts[k]}".encode() for k in sorted(texts)]
-        self.pos = {k: i for i, k in enumerate(sorted(texts))}
+        keys = sorted(texts)
+        pieces = [_piece(k, texts[k]).encode() for k in keys]
+        self.pos = {k: i for i, k in enumerate(keys)}
         self.starts: list[int] = []
         self.ends: list[int] = []
         at = 0
@@ -180,9 +181,7 @@ class Pristine:
                 and all(type(v) is args[1] for v in value.values())
             ):
                 self.record_types[name] = args[1]
-                self.tables[name] = {
-                    k: json.dumps(v, sort_keys=True, default=str) for k, v in dump[name].items()
-                }
+                self.tables[name] = {k: _text(v) for k, v in dump[name].items()}
                 self.table_texts[name] = _TableText(self.tables[name])
 
     def session_db(self) -> Any:
@@ -194,13 +193,19 @@ class Pristine:
         return db
 
 
+def _text(value: Any) -> str:
+    """A dumped value's JSON text exactly as τ²'s `get_db_hash` writes it."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _piece(key: str, text: str) -> str:
+    """One `"key": value` entry of a dict's JSON text, given the value's text."""
+    return f"{json.dumps(key)}: {text}"
+
+
 def _obj(parts: Iterable[tuple[str, str]]) -> str:
     """`json.dumps(d, sort_keys=True)` of a dict, given each value's JSON text."""
-    return "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in sorted(parts)) + "}"
-
-
-def _record_text(rec: Any) -> str:
-    return json.dumps(rec.model_dump(), sort_keys=True, default=str)
+    return "{" + ", ".join(_piece(k, v) for k, v in sorted(parts)) + "}"
 
 
 def _table_writer(table: CowTable, pristine: Pristine, name: str) -> Any:
@@ -218,7 +223,7 @@ def _table_writer(table: CowTable, pristine: Pristine, name: str) -> Any:
             rec: Any = dict.__getitem__(table, key)
             if type(rec) is not rtype:
                 return None
-            swapped[tt.pos[key]] = f"{json.dumps(key)}: {_record_text(rec)}".encode()
+            swapped[tt.pos[key]] = _piece(key, _text(rec.model_dump())).encode()
         return lambda h: tt.stream(h, swapped)
     parts: list[tuple[str, str]] = []
     for key in dict.keys(table):
@@ -226,7 +231,7 @@ def _table_writer(table: CowTable, pristine: Pristine, name: str) -> Any:
             rec = dict.__getitem__(table, key)
             if type(rec) is not rtype:
                 return None
-            parts.append((key, _record_text(rec)))
+            parts.append((key, _text(rec.model_dump())))
         else:
             parts.append((key, texts[key]))
     text = _obj(parts).encode()
@@ -247,8 +252,7 @@ def cow_db_hash(db: Any, pristine: Pristine) -> str | None:
         if name not in pristine.tables:
             if value is _MISSING:
                 return None
-            dumped = db.model_dump(include={name})[name]
-            text = json.dumps(dumped, sort_keys=True, default=str).encode()
+            text = _text(db.model_dump(include={name})[name]).encode()
             writers.append((name, lambda h, b=text: h.update(b)))
             continue
         if type(value) is not CowTable:
@@ -259,7 +263,7 @@ def cow_db_hash(db: Any, pristine: Pristine) -> str | None:
         writers.append((name, writer))
     h = hashlib.sha256(b"{")
     for i, (name, write) in enumerate(sorted(writers, key=lambda nw: nw[0])):
-        h.update(f"{', ' if i else ''}{json.dumps(name)}: ".encode())
+        h.update(((", " if i else "") + _piece(name, "")).encode())
         write(h)
     h.update(b"}")
     return h.hexdigest()

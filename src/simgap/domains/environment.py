@@ -255,10 +255,10 @@ _schemas_lock = threading.Lock()
 
 def _tool_schemas(toolkit: Any, get_tools: Callable[[], list[Any]]) -> list[dict[str, Any]]:
     """τ²'s tool schemas, built once per toolkit class: τ² rebuilds its `Tool` objects (docstring
-        parsing, a pydantic model per tool) on every `get_tools()`, ~0.1 s per session in airline,
-        and the schemas depend only on the toolkit's code. Each caller gets its own copy, parsed
-    X
-        `copy.deepcopy` of the same lists."""
+    parsing, a pydantic model per tool) on every `get_tools()`, ~0.1 s per session in airline,
+    and the schemas depend only on the toolkit's code. Each caller gets its own copy, parsed
+    from the schemas' JSON text (what is sent to the model anyway): a quarter of the CPU of a
+    `copy.deepcopy` of the same lists (0.09 ms against 0.38 ms in airline)."""
     key = type(toolkit)
     with _schemas_lock:
         cached = _schemas.get(key)
