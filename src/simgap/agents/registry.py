@@ -41,3 +41,13 @@ register_agent(
     "llm",
     lambda spec, client, env: LLMAgent(spec, client, policy=env.policy, tools=env.agent_tools()),
 )
+
+
+def _build_probe(spec: AgentSpec, client: LLMClient, env: DomainEnvironment) -> Agent:
+    from simgap.agents.probe import ProbeAgent
+    from simgap.agents.probe_plan import make_plan
+
+    return ProbeAgent(spec, make_plan(env.task, env.tool_kinds(), env.policy))
+
+
+register_agent("probe", _build_probe)
