@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from simgap.agents import Agent, build_agent
+from simgap.agents.registry import agent_needs_model
 from simgap.domains import DomainEnvironment
 from simgap.domains.environment import fast_eval_enabled
 from simgap.domains.fast_env import env_domain_name
@@ -245,7 +246,9 @@ class SweepRunner:
         )
 
     async def run_one(self, plan: SessionPlan) -> SessionOutcome:
-        agent_client = self.client("agent", self.agent_config)
+        agent_client = (
+            self.client("agent", self.agent_config) if agent_needs_model(plan.agent.name) else None
+        )
         user_client = (
             self.client("user", plan.preset.model) if plan.preset.model is not None else None
         )
@@ -264,7 +267,8 @@ class SweepRunner:
         driver.reward_pool = self._reward_pool
         if not driver.done:
             user = build_user(
-                plan.preset, UserContext(plan.task, driver.env, user_client, plan.seed)
+                plan.preset,
+                UserContext(plan.task, driver.env, user_client, plan.seed, preset=plan.preset),
             )
             try:
                 await simulate(driver, user)
@@ -403,9 +407,9 @@ def summarise_sessions(
 
 
 def _client_of(
-    e: LLMError, agent: _TrackedClient, user: _TrackedClient | None
+    e: LLMError, agent: _TrackedClient | None, user: _TrackedClient | None
 ) -> _TrackedClient | None:
-    if e.model == agent.config.model:
+    if agent is not None and e.model == agent.config.model:
         return agent
     if user is not None and e.model == user.config.model:
         return user
