@@ -113,6 +113,7 @@ class Row:
     # Simulators this row cannot be told apart from (paired test + noise floor): label, ΔUSI
     # (this row minus the other), p-value, noise floor.
     not_distinguishable: list[dict[str, Any]] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)  # the agent(s) its sessions ran against
 
     @property
     def usi(self) -> float | None:
@@ -124,6 +125,7 @@ class Row:
             "kind": self.kind,
             "spec": self.spec,
             "user_ids": self.user_ids,
+            "agents": self.agents,
             "synthetic": self.synthetic,
             "n_sessions": self.n_sessions,
             "n_tasks": self.n_tasks,
@@ -347,6 +349,7 @@ def _row(
         synthetic=synthetic,
         tasks=sorted(universe),
         failures={} if reduction is None else _failure_summary(reduction, universe),
+        agents=sorted({s.agent for s in sessions if s.task in universe and s.agent}),
     )
 
 

@@ -61,6 +61,13 @@ class ScoredSession:
     # Who caused the failure of a failed session ("agent" | "user" | "environment"); None for
     # sessions that did not fail or have no reward (annotate.attribution).
     failure: str | None = None
+    # The agent the session ran against: its name, and its model when it has one
+    # ("probe", "llm on local"): every report row says which agent its numbers are about.
+    agent: str = ""
+
+
+def agent_label(name: str, model: str) -> str:
+    return name if model in ("", "none") else f"{name} on {model}"
 
 
 @dataclass
@@ -150,6 +157,7 @@ def reduce_sessions(
                 answers=None if fb is None else answer_vector(fb, questionnaire),
                 synthetic=is_synthetic_session(s),
                 failure=None if label is None else label.cause.value,
+                agent=agent_label(s.agent.name, s.agent.model),
             )
         )
     return out

@@ -67,6 +67,7 @@ def render_markdown(
     head = [
         "#",
         "simulator",
+        "agent",
         "USI",
         f"{lvl}% CI",
         "± sd",
@@ -97,6 +98,7 @@ def render_markdown(
         cells = [
             "" if ceiling else str(rank),
             label,
+            md(", ".join(r.agents)) or "-",
             f"**{num(r.usi.value)}**",
             ci(r.usi),
             num(r.usi.std),
