@@ -162,6 +162,17 @@ def leaderboard_table(lb: Any) -> Table:
     return t
 
 
+def category_line(cats: dict[str, int]) -> str:
+    """`12 completed, 1 model failure (scored 0), 2 infrastructure errors pending retry, 0
+    interrupted; SR denominator 13` from a `sessions_by_category` count."""
+    done, fail = cats.get("completed", 0), cats.get("model_failure", 0)
+    infra, running = cats.get("infra_error", 0), cats.get("running", 0)
+    return (
+        f"{done} completed, {fail} model failures (scored as τ²: 0), {infra} infrastructure "
+        f"errors pending retry, {running} interrupted; SR denominator {done + fail}"
+    )
+
+
 def score(
     reference: Annotated[str, typer.Option("--reference", "-r", help=f"The people. {SET_HELP}")],
     candidate: Annotated[
@@ -294,6 +305,15 @@ def score(
     # A terminal gets its own width; a pipe or a file gets the whole table, unwrapped.
     wide = console if console.is_terminal else Console(file=console.file, width=260)
     wide.print(leaderboard_table(lb))
+    console.print(
+        "sessions (SR over completed + model failures; infrastructure errors and interrupted "
+        "sessions are counted, not scored):",
+        highlight=False,
+    )
+    ref_cats = lb.reference.get("sessions_by_category") or {}
+    console.print(f"  reference: {category_line(ref_cats)}", highlight=False, markup=False)
+    for r in lb.rows:
+        console.print(f"  {r.label}: {category_line(r.categories)}", highlight=False, markup=False)
     for r in lb.rows:
         if r.gaps:
             console.print(f"[bold]{r.label}[/] — largest gaps per dimension:")

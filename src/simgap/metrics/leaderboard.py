@@ -113,6 +113,9 @@ class Row:
     # Simulators this row cannot be told apart from (paired test + noise floor): label, ΔUSI
     # (this row minus the other), p-value, noise floor.
     not_distinguishable: list[dict[str, Any]] = field(default_factory=list)
+    # Sessions read for this row by category (models.SessionCategory): the success rate is
+    # over completed + model_failure; infra_error and running are counted, not scored.
+    categories: dict[str, int] = field(default_factory=dict)
 
     @property
     def usi(self) -> float | None:
@@ -144,6 +147,7 @@ class Row:
             "noise_floor": None if self.noise_floor is None else self.noise_floor.to_json(),
             "not_distinguishable": self.not_distinguishable,
             "excluded": self.excluded,
+            "sessions_by_category": self.categories,
             "features_source": self.features_source,
             "features": self.features,
             "gaps": self.gaps,
@@ -347,6 +351,7 @@ def _row(
         synthetic=synthetic,
         tasks=sorted(universe),
         failures={} if reduction is None else _failure_summary(reduction, universe),
+        categories={} if reduction is None else dict(reduction.categories),
     )
 
 
@@ -575,6 +580,7 @@ def score_scored(
         "batches": {b: len(ss) for b, ss in sorted(batches.items())},
         "eval_available": has_ref_feedback,
         "excluded": _exclusions(ref_red),
+        "sessions_by_category": dict(ref_red.categories),
         "features_source": _features_source(ref_red),
         "tasks_with_difficulty": int((bins >= 0).sum()),
         "synthetic_sessions": sum(1 for s in ref_red.sessions if s.synthetic),
@@ -681,4 +687,5 @@ def _empty_row(cs: ScoredSet, excluded: dict[str, int], why: str) -> Row:
         gaps=[],
         notes=[why],
         synthetic=cs.synthetic,
+        categories=dict(cs.reduction.categories),
     )

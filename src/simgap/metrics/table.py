@@ -75,6 +75,9 @@ class Reduction:
     # (session_id -> label) for the score file's counts and evidence.
     failure_labellers: dict[str, int] = field(default_factory=dict)
     failure_labels: dict[str, FailureLabel] = field(default_factory=dict)
+    # Every session read, by `SessionCategory` (completed, model_failure, infra_error,
+    # running): what each success rate's denominator holds and what it leaves out.
+    categories: dict[str, int] = field(default_factory=dict)
 
 
 def stored_features(ann: Annotation | None, session: Session) -> dict[str, float] | None:
@@ -116,6 +119,8 @@ def reduce_sessions(
     failure_labels = failure_labels or {}
     tasks = tasks or {}
     for s in sessions:
+        cat = s.category.value
+        out.categories[cat] = out.categories.get(cat, 0) + 1
         if s.status != SessionStatus.DONE:
             out.not_finished += 1
             continue
