@@ -152,6 +152,7 @@ def test_paper_empty_user_reply_ends_and_is_scored(
 def test_sampling_defaults_are_sent_and_stored(tmp_path: Path, fake_openai_factory: Any) -> None:
     agent_srv = fake_openai_factory(responder=lambda _r: Reply.text("Ok."))
     user_srv = fake_openai_factory(responder=lambda _r: Reply.text("###STOP###"))
+    user_srv.script(Reply.text("Hello."))
     s = _run(tmp_path, agent_srv, user_srv, protocol="tau2")
     assert {r["temperature"] for r in agent_srv.requests + user_srv.requests} == {0.0}
     sampling = s.meta["sampling"]
@@ -159,6 +160,8 @@ def test_sampling_defaults_are_sent_and_stored(tmp_path: Path, fake_openai_facto
     assert sampling["agent"]["seed"] == s.seed == agent_srv.requests[0]["seed"]
     # an explicit temperature wins, and is what is stored
     agent_srv.reset()
+    user_srv.script(Reply.text("Hello."))
+    (tmp_path / "b").mkdir()
     s2 = _run(tmp_path / "b", agent_srv, user_srv, protocol="tau2", agent_temperature=0.7)
     assert {r["temperature"] for r in agent_srv.requests} == {0.7}
     assert s2.meta["sampling"]["agent"]["temperature"] == 0.7

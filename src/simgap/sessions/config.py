@@ -60,7 +60,10 @@ class SweepConfig(BaseModel):
     @field_validator("protocol")
     @classmethod
     def _protocol(cls, v: str) -> str:
-        return get_protocol(v).name
+        try:
+            return get_protocol(v).name
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
 
     @field_validator("domains")
     @classmethod

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from simgap.agents import Agent, AgentReply
 from simgap.domains import FIRST_AGENT_MESSAGE, DomainEnvironment, evaluate
 from simgap.errors import SimgapError
-from simgap.llm.base import LLMModelFault
+from simgap.llm.base import LLMEmptyAnswerError, LLMModelFault
 from simgap.models import (
     Reward,
     Role,
@@ -403,23 +403,29 @@ class SessionDriver:
         t0 = time.perf_counter()
         try:
             reply = await user.reply(self.turns, seed=self.session.seed)
+        except LLMEmptyAnswerError as e:
+            await self._empty_user(str(e))
+            return []
         except LLMModelFault as e:
             await self.fail_model(Role.USER, str(e))
             return []
         if not reply.tool_calls and not (reply.content and reply.content.strip()):
-            if self.protocol.empty_user_ends:  # the paper's `empty_user_response`
-                self.session.meta["model_failure"] = {
-                    "role": Role.USER.value,
-                    "cause": "the simulator sent an empty message",
-                }
-                await self.finish(Termination.USER_ERROR, scored=True)
-            else:  # τ²: `UserMessage.validate()` raises: a failed sample
-                await self.fail_model(Role.USER, "the simulator sent an empty message")
+            await self._empty_user("the simulator sent an empty message")
             return []
         if (why := self._invalid_calls(reply.tool_calls)) is not None:
             await self.fail_model(Role.USER, why, output=reply.model_dump(mode="json"))
             return []
         return await self.user_step(reply, latency_s=time.perf_counter() - t0)
+
+    async def _empty_user(self, cause: str) -> None:
+        """An empty simulator message. τ²: `UserMessage.validate()` raises, a failed sample
+        scored 0. The paper: the conversation ends there (`empty_user_response`) and is
+        scored like any other ending."""
+        if self.protocol.empty_user_ends:
+            self.session.meta["model_failure"] = {"role": Role.USER.value, "cause": cause}
+            await self.finish(Termination.USER_ERROR, scored=True)
+        else:
+            await self.fail_model(Role.USER, cause)
 
     async def user_step(self, reply: UserReply, *, latency_s: float | None = None) -> list[Turn]:
         """Record the user's turn (simulated or typed); its tool calls run on the next step."""
