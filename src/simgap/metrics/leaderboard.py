@@ -319,7 +319,7 @@ def score_scored(
             f"task difficulty from the data at hand ({src}, ≥{settings.min_samples} "
             f"outcome(s) per task; the paper froze it over 31 simulators, ≥{PAPER_MIN_SAMPLES})"
         )
-    if not scorer.is_default:
+    if any(getattr(scorer, r) != getattr(SIMGAP, r) for r in RULES):
         notes.append(
             f"scored under the {scorer.name!r} rules ("
             + ", ".join(f"{r}={getattr(scorer, r)}" for r in RULES)
