@@ -277,7 +277,8 @@ def score(
     ),
 ) -> None:
     """Score user simulators against people: USI with CI, its six components, SR inflation,
-    failure attribution and the run-to-run noise floor.
+    pass^k, failure attribution and the run-to-run noise floor (--paper: exactly as the
+    authors' reference scorer).
 
     Prints the leaderboard (with the reference-vs-reference ceiling row) and plain-words gaps, and
     writes usi_scores.json (schema simgap.score/1, see docs/metrics.md) and usi_scores.csv.
@@ -295,6 +296,8 @@ def score(
         simgap score -r runs.db:user_kind=human -c runs.db:user_kind=simulator
 
         simgap score -r people.jsonl -c runs.db:user=gpt-4o,label=GPT-4o -c tau2_results.json
+
+        simgap score --paper -r data/tau_bench_tasks_unified.json -c results/m_task_results.json
     """
     from simgap.metrics import ScoreSettings, load_difficulty, score_sets
     from simgap.metrics.inputs import load_set, parse_set_spec, split_by_user
