@@ -186,7 +186,7 @@ def _row(
         kind=kind,
         spec=spec,
         user_ids=user_ids,
-        n_sessions=sum(1 for s in sessions if s.task in universe),
+        n_sessions=sum(1 for s in sessions if s.task in universe and not s.eval_only),
         n_tasks=len(universe),
         estimates=res.estimates,
         excluded=excluded,
@@ -211,6 +211,9 @@ def _exclusions(red: Reduction) -> dict[str, int]:
         "unfinished_sessions": red.not_finished,
         "sessions_without_user_words": red.no_user_words,
         "sessions_without_reward": red.no_reward,
+        # questionnaires without a scored conversation: a survey with no run, or (paper mode)
+        # an excluded simulator session's survey; they count for Eval only
+        "eval_only_sessions": red.eval_only,
     }
 
 
@@ -388,7 +391,7 @@ def score_scored(
     for cs, red in zip(candidates, cand_reds, strict=True):
         side = build_side(red.sessions, index)
         cand_sides.append((cs.label, side))
-        cand_tasks = {s.task for s in red.sessions}
+        cand_tasks = {s.task for s in red.sessions if not s.eval_only}
         excluded = {
             **_exclusions(red),
             "candidate_only_tasks": len(cand_tasks - ref_tasks),
