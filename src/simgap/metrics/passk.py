@@ -28,6 +28,7 @@ from math import comb
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from simgap.metrics.estimate import Estimate, percentile_interval
 from simgap.metrics.table import ScoredSession
@@ -87,19 +88,23 @@ class PassK:
         }
 
 
-def _estimate(values: np.ndarray, n_boot: int, rng: np.random.Generator, level: float) -> Estimate:
-    """The mean of per-task values with a percentile interval over resampled tasks."""
-    n = values.shape[0]
+def _resample(n: int, n_boot: int, rng: np.random.Generator) -> NDArray[np.int64] | None:
+    """(n_boot, n) task indices drawn with replacement; None without resamples."""
+    if n_boot <= 0 or n == 0:
+        return None
+    return rng.integers(0, n, size=(n_boot, n))
+
+
+def _estimate(values: NDArray[np.float64], idx: NDArray[np.int64] | None, level: float) -> Estimate:
+    """The mean of per-task values with a percentile interval over resampled tasks (`idx`)."""
     value = float(values.mean())
     lo = hi = None
     n_ok = 0
-    if n_boot > 0 and n > 0:
-        W = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
-        boot = W @ values / n
-        iv = percentile_interval(boot, level)
+    if idx is not None:
+        iv = percentile_interval(values[idx].mean(axis=1), level)
         if iv is not None:
             lo, hi = min(iv[0], value), max(iv[1], value)
-            n_ok = n_boot
+            n_ok = idx.shape[0]
     return Estimate(value=value, std=None, ci_low=lo, ci_high=hi, n_boot=n_ok)
 
 
@@ -113,34 +118,41 @@ def pass_k_rows(
     k_max: int | None = None,
 ) -> list[PassK]:
     """pass^1..pass^K of a simulator (K: its most tries on a task, or `k_max`), with the
-    reference's and the inflation on the tasks both tried at least k times."""
+    reference's and the inflation on the tasks both tried at least k times. One resample of
+    the tasks serves the three when they share their tasks (the usual case)."""
     top = max((n for _, n in cand.values()), default=0)
     K = top if k_max is None else min(top, k_max)
     out: list[PassK] = []
     for k in range(1, K + 1):
         tasks = sorted(t for t, (_, n) in cand.items() if n >= k)
         sim_vals = np.array([task_pass_k(*cand[t], k) for t in tasks])
-        row = PassK(
-            k=k,
-            sim=_estimate(sim_vals, n_boot, rng, level),
-            n_tasks=len(tasks),
-            tasks_too_few_tries=len(cand) - len(tasks),
-        )
+        idx = _resample(len(tasks), n_boot, rng)
         both = [t for t in tasks if ref is not None and t in ref and ref[t][1] >= k]
-        if both and ref is not None:
-            s = np.array([task_pass_k(*cand[t], k) for t in both])
-            r = np.array([task_pass_k(*ref[t], k) for t in both])
-            row = PassK(
+        if not both or ref is None:
+            out.append(
+                PassK(
+                    k=k,
+                    sim=_estimate(sim_vals, idx, level),
+                    n_tasks=len(tasks),
+                    tasks_too_few_tries=len(cand) - len(tasks),
+                )
+            )
+            continue
+        s = np.array([task_pass_k(*cand[t], k) for t in both])
+        r = np.array([task_pass_k(*ref[t], k) for t in both])
+        idx_both = idx if len(both) == len(tasks) else _resample(len(both), n_boot, rng)
+        out.append(
+            PassK(
                 k=k,
-                sim=row.sim,
-                n_tasks=row.n_tasks,
-                tasks_too_few_tries=row.tasks_too_few_tries,
-                reference=_estimate(r, n_boot, rng, level),
-                inflation=_estimate(s - r, n_boot, rng, level),
+                sim=_estimate(sim_vals, idx, level),
+                n_tasks=len(tasks),
+                tasks_too_few_tries=len(cand) - len(tasks),
+                reference=_estimate(r, idx_both, level),
+                inflation=_estimate(s - r, idx_both, level),
                 n_tasks_reference=len(both),
                 sim_on_reference_tasks=float(s.mean()),
             )
-        out.append(row)
+        )
     return out
 
 
