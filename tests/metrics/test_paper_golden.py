@@ -20,14 +20,16 @@ from pathlib import Path
 import pytest
 
 from simgap.metrics.scorer import PAPER, RULES, SIMGAP
-from tests.metrics.paper_check import SEEDS, Tally, check_seed, golden
+from tests.metrics.paper_check import SEEDS, SUMMARY, Tally, check_seed, golden
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_paper_mode_matches_the_reference_scorer(seed: int, tmp_path: Path) -> None:
     tally = Tally()
     check_seed(seed, tmp_path, tally)
-    print(f"\npaper-mode differential, seed {seed}: {tally.line()}")
+    line = f"paper-mode differential, seed {seed}: {tally.line()}"
+    print(f"\n{line}")
+    SUMMARY.append(line)
     assert tally.compared == 3 * 5 * 7 * 2  # 3 maps × (ceiling + 4 simulators) × 7 × mean/std
     assert tally.mismatches == [], "\n".join(tally.mismatches[:20])
 
@@ -38,7 +40,9 @@ def test_the_comparison_fails_on_a_planted_divergence(tmp_path: Path) -> None:
     gold["cases"]["frozen"]["simA"]["usi"][0] += 0.02
     tally = Tally()
     check_seed(1, tmp_path, tally, variants=("frozen",), gold=gold)
-    print(f"\nplanted +0.02 on simA's USI: {tally.line()}")
+    line = f"planted +0.02 on simA's USI (must give 1 mismatch): {tally.line()}"
+    print(f"\n{line}")
+    SUMMARY.append(line)
     assert len(tally.mismatches) == 1
     assert "simA usi mean" in tally.mismatches[0]
 
@@ -54,5 +58,7 @@ def test_each_paper_rule_is_needed(rule: str, tmp_path: Path) -> None:
     variants = ("self",) if rule == "min_difficulty_samples" else ("frozen",)
     tally = Tally()
     check_seed(1, tmp_path, tally, scorer=planted, variants=variants)
-    print(f"\n{rule} reverted to simgap's: {tally.line()}")
+    line = f"rule {rule} reverted to simgap's (must give mismatches): {tally.line()}"
+    print(f"\n{line}")
+    SUMMARY.append(line)
     assert tally.mismatches, f"reverting {rule} changed nothing the test compares"
