@@ -24,15 +24,9 @@ def _flaky(srv: FakeOpenAIServer, name: str):  # type: ignore[no-untyped-def]
     return cfg.model_copy(update={"timeout_s": 0.5, "max_retries": 2})
 
 
-def test_fault_storm_completes_marks_failures_and_rerun_recovers(
-    tmp_path: Path, fake_openai_factory
-) -> None:  # type: ignore[no-untyped-def]
-    agent_srv = fake_openai_factory(
-        responder=cancelling_agent, fault_rate=0.3, fault_kinds=FAULTS, seed=1, hang_s=1.5
-    )
-    user_srv = fake_openai_factory(
-        responder=cancelling_customer, fault_rate=0.3, fault_kinds=FAULTS, seed=2, hang_s=1.5
-    )
+def test_fault_storm_completes_marks_failures_and_rerun_recovers(tmp_path: Path, fake_openai_factory) -> None:  # type: ignore[no-untyped-def]
+    agent_srv = fake_openai_factory(responder=cancelling_agent, fault_rate=0.3, fault_kinds=FAULTS, seed=1, hang_s=1.5)
+    user_srv = fake_openai_factory(responder=cancelling_customer, fault_rate=0.3, fault_kinds=FAULTS, seed=2, hang_s=1.5)
     tasks = load_tasks("airline", task_ids=["19", "0", "1", "2", "3", "4"])
     agent_cfg = _flaky(agent_srv, "agent")
     preset = user_preset(user_srv).model_copy(update={"model": _flaky(user_srv, "scripted-user")})
@@ -51,9 +45,7 @@ def test_fault_storm_completes_marks_failures_and_rerun_recovers(
         return asyncio.run(go())
 
     first = sweep()
-    injected = Counter(
-        r.reply_kind for srv in (agent_srv, user_srv) for r in srv.records if r.reply_kind in FAULTS
-    )
+    injected = Counter(r.reply_kind for srv in (agent_srv, user_srv) for r in srv.records if r.reply_kind in FAULTS)
     assert sum(injected.values()) >= 10, injected
     assert first.done + first.failed == len(plans)  # the sweep completed despite the storm
     for s in store.iter_sessions():
@@ -78,37 +70,18 @@ def test_fault_storm_completes_marks_failures_and_rerun_recovers(
 def test_corrupt_jsonl_import_names_the_line_and_imports_nothing(tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
     good = {
-        "record": "session",
-        "session_id": "h1",
-        "task_id": "0",
-        "domain": "airline",
-        "user_kind": "human",
-        "user_id": "p1",
-        "status": "done",
+        "record": "session", "session_id": "h1", "task_id": "0", "domain": "airline",
+        "user_kind": "human", "user_id": "p1", "status": "done",
     }
-    lines = [
-        json.dumps(good),
-        json.dumps({**good, "session_id": "h2"}),
-        json.dumps({**good, "session_id": "h3"})[:-9],
-    ]
+    lines = [json.dumps(good), json.dumps({**good, "session_id": "h2"}), json.dumps({**good, "session_id": "h3"})[:-9]]
     path = tmp_path / "people.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    r = subprocess.run(
-        [sys.executable, "-m", "simgap", "import", str(path), "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = subprocess.run([sys.executable, "-m", "simgap", "import", str(path), "--db", str(db)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     err = r.stderr.strip()
     assert f"{path}:3:" in err and len(err.splitlines()) == 1, err
     assert Store(db).count_sessions() == 0  # nothing imported half-way
     path.write_text("\n".join(lines[:2]) + "\n")
-    ok = subprocess.run(
-        [sys.executable, "-m", "simgap", "import", str(path), "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ok = subprocess.run([sys.executable, "-m", "simgap", "import", str(path), "--db", str(db)], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert Store(db).count_sessions() == 2
