@@ -25,6 +25,7 @@ from simgap.report.fmt import (
     COMPONENT_TITLES,
     FEATURE_TITLES,
     FIELD_TITLES,
+    PASS_K_NOTE,
     PEOPLE_COLOUR,
     REASON_TITLES,
     ci,
@@ -33,6 +34,7 @@ from simgap.report.fmt import (
     feature_value,
     noise_text,
     num,
+    pass_k_grid,
     pct,
     points,
     pt_ci,
@@ -137,6 +139,17 @@ def _plotlyjs() -> Markup:
 
 
 # -- view model ------------------------------------------------------------------------------
+def categories_text(cats: Mapping[str, int]) -> str:
+    """`completed / model failures / infrastructure errors pending` (docs/protocol.md), or
+    n/a for score files written before sessions were counted by category."""
+    if not cats:
+        return "n/a"
+    return (
+        f"{cats.get('completed', 0)} / {cats.get('model_failure', 0)} / "
+        f"{cats.get('infra_error', 0) + cats.get('running', 0)}"
+    )
+
+
 def _table(doc: ScoreDoc, names: Names, cols: Mapping[str, str]) -> list[dict[str, Any]]:
     rows = ([doc.ceiling] if doc.ceiling is not None else []) + list(doc.rows)
     out: list[dict[str, Any]] = []
@@ -169,6 +182,7 @@ def _table(doc: ScoreDoc, names: Names, cols: Mapping[str, str]) -> list[dict[st
                 "noise": "" if ceiling else noise_text(r),
                 "ties": "" if ceiling else ties_text(r),
                 "size": f"{r.n_sessions} / {r.n_tasks}",
+                "categories": categories_text(r.sessions_by_category),
                 "excluded": ""
                 if ceiling
                 else (
@@ -390,6 +404,8 @@ def render_html(
             for r in doc.rows
         ],
         "ratings": ratings_table,
+        "pass_k": pass_k_grid(doc, names.ref),
+        "pass_k_note": PASS_K_NOTE,
         "has_details": doc.details is not None,
         "capability": capability,
         "cap_pearson": _r(capability.pearson, capability.pearson_p) if capability else "",
