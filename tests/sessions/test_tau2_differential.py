@@ -70,6 +70,9 @@ def case(
     max_steps: int = 200,
     max_errors: int = 10,
 ) -> Case:
+    """A case; `covers` starts with what τ² must end it with (`=user_stop`, `=max_steps`...)
+    and may name its reward (`=1.0`): checked, so a case cannot silently stop testing what
+    its name says."""
     return Case(
         name=name,
         domain=where[0],
@@ -89,28 +92,28 @@ CASES: list[Case] = [
         AIRLINE,
         [CANCEL, R("Your reservation Z7GOZK is cancelled.")],
         [R("Please cancel my reservation Z7GOZK."), R(STOP)],
-        "airline user_stop success",
+        "=user_stop =1.0 airline user_stop success",
     ),
     case(
         "airline-idle-agent",
         AIRLINE,
         [R("I see. Anything else?")],
         [R("Please cancel Z7GOZK."), R(STOP)],
-        "airline user_stop failure",
+        "=user_stop =0.0 airline user_stop failure",
     ),
     case(
         "retail-success",
         RETAIL,
         [RETAIL_GOLD, R("Done: the camera and the rest are exchanged; you pay 481.5 more.")],
         [R("I want to exchange three items of order #W9348897."), R(STOP)],
-        "retail user_stop success",
+        "=user_stop =1.0 retail user_stop success",
     ),
     case(
         "retail-missing-info",
         RETAIL,
         [RETAIL_GOLD, R("Done.")],
         [R("Exchange items of #W9348897 please."), R(STOP)],
-        "retail user_stop communicate_failure",
+        "=user_stop =0.0 retail user_stop communicate_failure",
     ),
     case(
         "telecom-user-tools-success",
@@ -122,28 +125,28 @@ CASES: list[Case] = [
             call("toggle_data", {}),
             R("It works now. ###STOP###"),
         ],
-        "telecom user_tool_calls user_stop success",
+        "=user_stop =1.0 telecom user_tool_calls user_stop success",
     ),
     case(
         "telecom-user-tool-error",
         TELECOM,
-        [R("Please set your network mode.")],
-        [R("No data."), call("set_network_mode_preference", {"mode": "bogus"}), R(STOP)],
-        "telecom user_tool_calls user_tool_error user_stop",
+        [R("Please toggle airplane mode.")],
+        [R("No data."), call("toggle_airplane_mode", {"bogus": 1}), R(STOP)],
+        "=user_stop telecom user_tool_calls user_tool_error user_stop",
     ),
     case(
         "mock-success",
         MOCK,
         [call("create_task", {"user_id": "user_1", "title": "Important Meeting"}), R("Created.")],
         [R("Create a task 'Important Meeting' for user_1."), R(STOP)],
-        "mock user_stop success",
+        "=user_stop =1.0 mock user_stop success",
     ),
     case(
         "mock-initial-history",
         MOCK_HISTORY,
         [call("update_task_status", {"task_id": "task_2", "status": "completed"}), R("Done.")],
         [R(STOP)],
-        "mock initial_history user_stop",
+        "=user_stop mock initial_history user_stop",
     ),
     # -- tool calls ----------------------------------------------------------------------------
     case(
@@ -151,14 +154,14 @@ CASES: list[Case] = [
         AIRLINE,
         [LOOKUPS, CANCEL, R("Cancelled.")],
         [R("Cancel Z7GOZK please."), R(STOP)],
-        "airline parallel_tool_calls user_stop success",
+        "=user_stop =1.0 airline parallel_tool_calls user_stop success",
     ),
     case(
         "airline-tool-error-then-success",
         AIRLINE,
         [call("cancel_reservation", {"reservation_id": "XXXXXX"}), CANCEL, R("Cancelled.")],
         [R("Cancel Z7GOZK please."), R(STOP)],
-        "airline tool_error user_stop success",
+        "=user_stop =1.0 airline tool_error user_stop success",
     ),
     case(
         "airline-text-and-tool-call",
@@ -168,14 +171,14 @@ CASES: list[Case] = [
             R("Ok."),
         ],
         [R("Cancel Z7GOZK."), R(STOP)],
-        "airline text_and_tool_call user_stop",
+        "=user_stop =1.0 airline text_and_tool_call user_stop",
     ),
     case(
         "parallel-calls-do-not-exhaust-steps",
         AIRLINE,
         [LOOKUPS, R("Anything else?")],
         [R("Cancel Z7GOZK."), R(STOP)],
-        "airline parallel_tool_calls user_stop step_counting",
+        "=user_stop airline parallel_tool_calls user_stop step_counting",
         max_steps=6,  # user, calls, one batch, agent, user stop = 5 steps in τ²
     ),
     # -- model failures as τ² scores them ------------------------------------------------------
@@ -184,42 +187,42 @@ CASES: list[Case] = [
         AIRLINE,
         [Reply.invalid_tool_args("cancel_reservation", '{"reservation_id": ')],
         [R("Cancel Z7GOZK.")],
-        "airline invalid_json agent_failure",
+        "=agent_error =0.0 airline invalid_json agent_failure",
     ),
     case(
         "agent-arguments-not-an-object",
         RETAIL,
         [Reply.invalid_tool_args("get_order_details", '["#W9348897"]')],
         [R("Where is my order?")],
-        "retail invalid_json agent_failure",
+        "=agent_error =0.0 retail invalid_json agent_failure",
     ),
     case(
         "user-invalid-json-arguments",
         TELECOM,
         [R("Please toggle airplane mode.")],
         [R("No data."), Reply.invalid_tool_args("toggle_airplane_mode", "{")],
-        "telecom invalid_json user_failure",
+        "=agent_error =0.0 telecom invalid_json user_failure",
     ),
     case(
         "agent-empty-three-times-then-answers",
         AIRLINE,
         [Reply.empty(), Reply.empty(), Reply.empty(), CANCEL, R("Cancelled.")],
         [R("Cancel Z7GOZK."), R(STOP)],
-        "airline empty_message_retried user_stop",
+        "=user_stop =1.0 airline empty_message_retried user_stop",
     ),
     case(
         "agent-empty-four-times",
         AIRLINE,
         [Reply.empty() for _ in range(4)],
         [R("Cancel Z7GOZK.")],
-        "airline empty_message agent_failure",
+        "=agent_error =0.0 airline empty_message agent_failure",
     ),
     case(
         "user-empty-four-times",
         MOCK,
         [R("Sure.")],
         [R("Create a task."), *(Reply.empty() for _ in range(4))],
-        "mock empty_message user_failure",
+        "=agent_error =0.0 mock empty_message user_failure",
     ),
     case(
         "agent-context-overflow",
@@ -227,7 +230,7 @@ CASES: list[Case] = [
         # a provider refuses the same conversation every time (τ²'s litellm tries 1 + 3 times)
         [OVERFLOW] * 4,
         [R("Hello.")],
-        "retail model_exception agent_failure",
+        "=agent_error =0.0 retail model_exception agent_failure",
     ),
     # -- stop tokens ---------------------------------------------------------------------------
     case(
@@ -235,21 +238,21 @@ CASES: list[Case] = [
         AIRLINE,
         [R("All done. ###STOP###"), CANCEL, R("Cancelled now.")],
         [R("Cancel Z7GOZK."), R("You did not cancel it yet."), R(STOP)],
-        "airline agent_stop_token user_stop success",
+        "=user_stop =1.0 airline agent_stop_token user_stop success",
     ),
     case(
         "user-transfer",
         AIRLINE,
         [R("I will transfer you.")],
         [R("I want a human."), R("###TRANSFER###")],
-        "airline user_transfer",
+        "=user_stop airline user_transfer",
     ),
     case(
         "user-out-of-scope",
         MOCK,
         [R("I cannot help with that.")],
         [R("Tell me a joke."), R("###OUT-OF-SCOPE###")],
-        "mock user_out_of_scope",
+        "=user_stop mock user_out_of_scope",
     ),
     # -- step limits on every kind of step ------------------------------------------------------
     case(
@@ -257,7 +260,7 @@ CASES: list[Case] = [
         AIRLINE,
         [R("Tell me more.")],
         [R("Hi."), R("I want to cancel.")],
-        "airline max_steps on_user_text",
+        "=max_steps =0.0 airline max_steps on_user_text",
         max_steps=3,
     ),
     case(
@@ -265,7 +268,7 @@ CASES: list[Case] = [
         AIRLINE,
         [CANCEL, R("Cancelled.")],
         [R("Cancel Z7GOZK."), R(STOP)],
-        "airline max_steps on_user_stop",
+        "=max_steps =0.0 airline max_steps on_user_stop",
         max_steps=5,  # user 1, call 2, batch 3, agent 4, user stop 5
     ),
     case(
@@ -273,7 +276,7 @@ CASES: list[Case] = [
         AIRLINE,
         [R("Hello again.")],
         [R("Hi.")],
-        "airline max_steps on_agent_text",
+        "=max_steps =0.0 airline max_steps on_agent_text",
         max_steps=2,
     ),
     case(
@@ -281,7 +284,7 @@ CASES: list[Case] = [
         AIRLINE,
         [CANCEL, R("Cancelled.")],
         [R("Cancel Z7GOZK.")],
-        "airline max_steps on_agent_tool_call",
+        "=max_steps =0.0 airline max_steps on_agent_tool_call",
         max_steps=2,  # reached by the call, checked after its results (τ²)
     ),
     case(
@@ -289,7 +292,7 @@ CASES: list[Case] = [
         AIRLINE,
         [LOOKUPS, R("Found it.")],
         [R("Cancel Z7GOZK.")],
-        "airline max_steps on_agent_tool_results parallel_tool_calls",
+        "=max_steps =0.0 airline max_steps on_agent_tool_results parallel_tool_calls",
         max_steps=3,
     ),
     case(
@@ -297,7 +300,7 @@ CASES: list[Case] = [
         TELECOM,
         [R("Please toggle airplane mode.")],
         [R("No data."), call("toggle_airplane_mode", {}), R("Done.")],
-        "telecom max_steps on_user_tool_call",
+        "=max_steps =0.0 telecom max_steps on_user_tool_call",
         max_steps=3,
     ),
     case(
@@ -305,7 +308,7 @@ CASES: list[Case] = [
         TELECOM,
         [R("Please toggle airplane mode.")],
         [R("No data."), call("toggle_airplane_mode", {}), R("Done.")],
-        "telecom max_steps on_user_tool_results",
+        "=max_steps =0.0 telecom max_steps on_user_tool_results",
         max_steps=4,
     ),
     case(
@@ -313,7 +316,7 @@ CASES: list[Case] = [
         MOCK,
         [R("Sure.")],
         [R("Create a task.")],
-        "mock max_steps on_first_step",
+        "=max_steps =0.0 mock max_steps on_first_step",
         max_steps=1,
     ),
     # -- error limits ----------------------------------------------------------------------------
@@ -322,7 +325,7 @@ CASES: list[Case] = [
         AIRLINE,
         [BAD_LOOKUPS, R("Sorry.")],
         [R("Cancel something."), R(STOP)],
-        "airline max_errors on_agent_tool_results parallel_tool_calls tool_error",
+        "=too_many_errors =0.0 airline max_errors on_agent_tool_results parallel_tool_calls tool_error",
         max_errors=2,
     ),
     case(
@@ -334,15 +337,15 @@ CASES: list[Case] = [
             R("Not found."),
         ],
         [R("Where is my order?"), R(STOP)],
-        "retail max_errors tool_error",
+        "=too_many_errors =0.0 retail max_errors tool_error",
         max_errors=2,
     ),
     case(
         "max-errors-on-user-tool-results",
         TELECOM,
-        [R("Please set your network mode.")],
-        [R("No data."), call("set_network_mode_preference", {"mode": "bogus"}), R(STOP)],
-        "telecom max_errors on_user_tool_results user_tool_error",
+        [R("Please toggle airplane mode.")],
+        [R("No data."), call("toggle_airplane_mode", {"bogus": 1}), R(STOP)],
+        "=too_many_errors =0.0 telecom max_errors on_user_tool_results user_tool_error",
         max_errors=1,
     ),
     case(
@@ -350,7 +353,7 @@ CASES: list[Case] = [
         AIRLINE,
         [BAD_LOOKUPS, R("Sorry.")],
         [R("Cancel something.")],
-        "airline max_errors max_steps same_step",
+        "=too_many_errors =0.0 airline max_errors max_steps same_step",
         max_steps=3,
         max_errors=1,
     ),
@@ -403,6 +406,10 @@ def results(
 def test_case_matches_tau2(results: dict[str, Compared], name: str) -> None:
     r = results[name]
     assert r.mismatches == [], "\n".join(r.mismatches)
+    expected = [c[1:] for c in r.case.covers if c.startswith("=")]
+    assert r.tau2.termination == expected[0], (r.tau2.termination, r.tau2.error)
+    if len(expected) > 1:
+        assert r.tau2.reward == float(expected[1])
 
 
 def test_summary_zero_mismatches_and_full_coverage(results: dict[str, Compared]) -> None:
@@ -412,7 +419,7 @@ def test_summary_zero_mismatches_and_full_coverage(results: dict[str, Compared])
     mismatches = sum(len(r.mismatches) for r in results.values())
     terms = Counter(r.tau2.termination for r in results.values())
     rewards = Counter(r.tau2.reward for r in results.values())
-    covered = {b for c in CASES for b in c.covers}
+    covered = {b for c in CASES for b in c.covers if not b.startswith("=")}
     print(
         f"\nτ² differential: {len(results)} cases; compared "
         + ", ".join(f"{n} {k}" for k, n in totals.items())

@@ -28,6 +28,7 @@ from simgap.report.fmt import (
     PASS_K_NOTE,
     PEOPLE_COLOUR,
     REASON_TITLES,
+    categories_text,
     ci,
     colours,
     failure_share,
@@ -139,17 +140,6 @@ def _plotlyjs() -> Markup:
 
 
 # -- view model ------------------------------------------------------------------------------
-def categories_text(cats: Mapping[str, int]) -> str:
-    """`completed / model failures / infrastructure errors pending` (docs/protocol.md), or
-    n/a for score files written before sessions were counted by category."""
-    if not cats:
-        return "n/a"
-    return (
-        f"{cats.get('completed', 0)} / {cats.get('model_failure', 0)} / "
-        f"{cats.get('infra_error', 0) + cats.get('running', 0)}"
-    )
-
-
 def _table(doc: ScoreDoc, names: Names, cols: Mapping[str, str]) -> list[dict[str, Any]]:
     rows = ([doc.ceiling] if doc.ceiling is not None else []) + list(doc.rows)
     out: list[dict[str, Any]] = []
