@@ -27,7 +27,7 @@ def test_demo_runs_end_to_end_and_labels_the_reference_synthetic(
     monkeypatch.setenv("SIMGAP_CACHE_DIR", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-xdg"))
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--tasks", "2", "--max-steps", "30", "--bootstrap", "50"]
+    args = ["demo", "--out", str(out), "--tasks", "2", "--max-steps", "40", "--bootstrap", "50"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     text = " ".join(r.output.split())

@@ -59,7 +59,7 @@ class DemoOptions:
     agent: str = DEMO_AGENT  # a registered/plugin agent, or a model for τ²'s LLM agent
     agent_model: str = "local"  # the model of an agent that needs one
     agent_max_tokens: int = 96
-    max_steps: int = 30
+    max_steps: int = 40
     bootstrap: int = 500
     permutations: int = 200
     seed: int = 300

@@ -123,7 +123,6 @@ def test_plugin_agent_and_simulator_from_a_separately_installed_package(tmp_path
     for args in (by_name, by_path):
         r = simgap(args, site=site, cwd=tmp_path)
         assert r.returncode == 0, r.stdout + r.stderr
-        assert "2 done, 0 failed" in r.stdout
 
     store = Store(db)
     sessions = list(store.iter_sessions())
