@@ -49,6 +49,8 @@ def print_summary(s: SweepSummary, *, out: str) -> None:
     t.add_row("wall time", f"{s.wall_s:.1f} s")
     t.add_row("stored in", out)
     console.print(t)
+    for sid, cause in s.model_failures[:3]:
+        console.print(f"[yellow]model failure[/] {sid}: {escape(cause)}", soft_wrap=True)
     for sid, err in s.failures[:5]:
         console.print(f"[red]infrastructure error[/] {sid}: {escape(err)}", soft_wrap=True)
     if len(s.failures) > 5:

@@ -50,6 +50,9 @@ from simgap.sessions.simulate import simulate
 from simgap.store import SessionFilter, Store
 from simgap.users import UserContext, build_user
 
+# A sweep summary names this many model failures (the count covers them all).
+MAX_LISTED_MODEL_FAILURES = 5
+
 # Below this many sessions to run, worker processes for rewards cost more than they save.
 MIN_SESSIONS_FOR_REWARD_POOL = 32
 
@@ -156,6 +159,8 @@ class SweepSummary:
     terminations: dict[str, int] = field(default_factory=dict)
     # Sessions per `SessionCategory` (completed, model_failure, infra_error, running).
     categories: dict[str, int] = field(default_factory=dict)
+    # (session id, who failed: cause) of model failures, the first few (scored 0, not retried).
+    model_failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def success_rate(self) -> float | None:
@@ -404,6 +409,7 @@ def summarise_sessions(
     usage = Usage()
     terms: dict[str, int] = {}
     cats: dict[str, int] = {c.value: 0 for c in SessionCategory}
+    model_failures: list[tuple[str, str]] = []
     failures: list[tuple[str, str]] = []
     done = rewarded = successes = done_turns = 0
     for s in sessions:
@@ -411,6 +417,10 @@ def summarise_sessions(
         key = s.termination.value if s.termination else s.status.value
         terms[key] = terms.get(key, 0) + 1
         cats[s.category.value] += 1
+        mf = s.meta.get("model_failure")
+        listed = len(model_failures) < MAX_LISTED_MODEL_FAILURES
+        if listed and s.category == SessionCategory.MODEL_FAILURE and isinstance(mf, dict):
+            model_failures.append((s.session_id, f"{mf.get('role')}: {mf.get('cause')}"))
         if s.status == SessionStatus.FAILED:
             failures.append((s.session_id, s.error or "unknown error"))
         if s.status == SessionStatus.DONE:
@@ -433,6 +443,7 @@ def summarise_sessions(
         failures=failures,
         terminations=terms,
         categories=cats,
+        model_failures=model_failures,
     )
 
 
