@@ -81,6 +81,10 @@ def test_demo_runs_end_to_end_and_labels_the_reference_synthetic(
     for row in score["rows"]:
         usi = row["usi"]["value"]
         assert usi is None or 0.0 <= usi <= 100.0
+        # pass^k: one trial per simulator gives pass^1 only; the stand-in has 3 tries a task
+        assert [p["k"] for p in row["pass_k"]] == [1]
+    assert [p["k"] for p in score["reference"]["pass_k"]] == [1, 2, 3]
+    assert "pass^k" in text and "Reliability: pass^k" in (out / "report.md").read_text()
 
     html = (out / "report.html").read_text()
     assert "synthetic-banner" in html and "NOT human data" in html

@@ -42,7 +42,7 @@ def demo(
     `simgap import`, then `simgap score -r <people> -c <simulators>`.
     """
     from simgap.cli.progress import SweepProgress
-    from simgap.cli.score_cmd import leaderboard_table
+    from simgap.cli.score_cmd import leaderboard_table, pass_k_table
     from simgap.demo import DemoOptions, run_demo
 
     opts = DemoOptions(
@@ -66,6 +66,9 @@ def demo(
 
     wide = console if console.is_terminal else Console(file=console.file, width=260)
     wide.print(leaderboard_table(result.leaderboard))
+    pk = pass_k_table(result.leaderboard)
+    if pk is not None:
+        wide.print(pk)
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.steps_s.items())
     console.print(f"demo finished in {result.wall_s:.0f} s ({steps})")
     sw = result.sweep  # usage of every stored session: a cold first run makes real calls
