@@ -5,11 +5,15 @@ One classifier serves the simulator (`behavior.py`, which answers the move) and 
 `terse` or `ack_only` rate means the same thing on both sides. First match wins:
 
 * `transfer`: the agent hands over to a human ("transferring you to a human agent");
-* `done`: the agent reports the action done ("has been cancelled", "is confirmed");
+* `done`: the agent reports the action done ("has been cancelled", "is confirmed") and asks
+  nothing more than "anything else?" (a report followed by a real question, "Done: … Shall I
+  also cancel …?", is that question's move);
 * `trouble`: it apologises, refuses or reports a failure ("unfortunately", "unable to"),
   the same idea as the annotator's `AGENT_TROUBLE` (kept here, as `users` precedes
   `annotate`);
-* `detail`: it asks for a detail ("could you give me your user id?", "which reservation?");
+* `done` again: a bare "is there anything else I can help you with?" (nothing is pending);
+* `detail`: it asks for a detail ("could you give me your user id?", "which reservation?",
+  "your cabin class?");
 * `proposal`: any other question: a decision or confirmation ("shall I proceed?");
 * `statement`: anything else.
 """
@@ -62,6 +66,21 @@ DETAIL_NOUNS = (
     "date",
     "payment",
     "card",
+    "class",
+    "cabin",
+    "city",
+    "airport",
+    "bag",
+    "baggage",
+    "passenger",
+    "trip",
+    "method",
+    "reason",
+    "item",
+    "flight",
+    "insurance",
+    "amount",
+    "product",
 )
 _NOUN = r"(?:" + "|".join(re.escape(n) for n in DETAIL_NOUNS) + r")s?\b"
 _DETAIL_NOUN = re.compile(r"\b" + _NOUN)
@@ -75,7 +94,8 @@ _DETAIL_ASK = re.compile(
     + r"|\bwhich\s+(?:\w+\s+)?"
     + _NOUN
 )
-_QUESTION = re.compile(r"\?|\((?:yes/no|y/n)\)")
+_QUESTION = re.compile(r"\?|\((?:yes/no|y/n)\)|\byes or no\b")
+_ANYTHING_ELSE = re.compile(r"\b(?:anything|something) else\b")
 
 
 def classify_agent_message(text: str | None) -> AgentMove:
@@ -85,10 +105,14 @@ def classify_agent_message(text: str | None) -> AgentMove:
         return AgentMove.STATEMENT
     if _TRANSFER.search(lower):
         return AgentMove.TRANSFER
-    if _DONE.search(lower):
+    closing = _ANYTHING_ELSE.search(lower) is not None
+    pending = _QUESTION.search(_ANYTHING_ELSE.split(lower)[0]) is not None
+    if _DONE.search(lower) and (closing or not pending):
         return AgentMove.DONE
     if _TROUBLE.search(lower):
         return AgentMove.TROUBLE
+    if closing and not pending:
+        return AgentMove.DONE
     if _DETAIL_ASK.search(lower):
         return AgentMove.DETAIL
     if _QUESTION.search(lower):

@@ -33,6 +33,7 @@ ACKS = ("ok.", "yes.", "go ahead.", "sure.")
 CONFIRM = ("Yes, I confirm, go ahead with it.", "Yes, that works for me, go ahead.")
 LISTENING = ("Go on, I am listening.",)
 UNKNOWN = ("I do not have that information.",)
+VAGUE_ANSWERS = ("The one from before.", "Same as last time.")  # a choice left unsaid
 WITHHOLD = ("I prefer not to share that yet.", "I don't want to give that out yet.")
 STOP = ("That is all for today.", "That is everything for today.")
 AFTER_NONE = "I see."  # an error the customer lets pass

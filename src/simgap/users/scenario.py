@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from simgap.models import Task
 
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!])\s+|\n+")
+_SENTENCE_SPLIT = re.compile(r"(?<!\bi\.e\.)(?<!\be\.g\.)(?<=[.!])\s+|\n+")  # not after "i.e."
 _ID_TOKEN = re.compile(r"\b(?=[A-Za-z0-9_]*\d)[A-Za-z0-9_]{5,}\b")
 _STOP = frozenset(
     ["your", "you", "my", "the", "a", "an", "is", "are", "of", "for", "to", "with", "and", "in"]
@@ -31,7 +31,9 @@ _SUBJECT_SLOT = (
 _NAME_AHEAD = r"\bYou are (?=(?:[A-Z][a-z]+)(?: [A-Z][a-z]+)+(?:[.!]|\s*$))"
 _VERB = (
     r"(?:need|want|have|had|can|could|will|would|should|must|do|did|don't|know|think|like|get|"
-    r"make|go|may|might|prefer|remember|booked|recently|also|just|only|still|currently)"
+    r"make|go|may|might|prefer|remember|booked|recently|also|just|only|still|currently|made|"
+    r"bought|ordered|paid|received|live|plan|purchased|placed|got|found|find|intend|wish|hope|"
+    r"didn't|won't|can't|cannot|wonder|used|travel|fly)"
 )
 
 
