@@ -14,10 +14,11 @@ import pytest
 
 from simgap.models import Role, SessionStatus, Termination, UserKind
 from simgap.store import Store
+from tests.fakes.chromium import chromium_path
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.study.conftest import ADMIN_PASSWORD, LiveServer, build_app, make_config
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = chromium_path()  # on PATH, as scripts/test.sh finds it
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -35,7 +36,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def browser() -> Any:
-    if not Path(CHROMIUM).exists():
+    if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
     from playwright.sync_api import sync_playwright
 
