@@ -12,8 +12,8 @@ from simgap.cli.common import console
 def demo(
     out: Path = typer.Option(Path("simgap-demo"), "--out", "-o", help="Folder for everything."),
     tasks: int = typer.Option(2, "--tasks", "-n", help="τ² airline tasks (the first N)."),
-    max_steps: int = typer.Option(10, "--max-steps", help="τ² step limit per session."),
-    bootstrap: int = typer.Option(500, "--bootstrap", "-B", help="Bootstrap resamples."),
+    max_steps: int = typer.Option(10, "--max-steps", min=2, help="τ² step limit per session."),
+    bootstrap: int = typer.Option(500, "--bootstrap", "-B", min=0, help="Bootstrap resamples."),
 ) -> None:
     """The main job, offline and with no key: a few τ² airline tasks, the embedded model as
     agent, the `local`, `persona` and `behavior` simulators, scored against a SYNTHETIC

@@ -189,6 +189,8 @@ class StudyConfig(BaseModel):
                 return Questionnaire.model_validate(data)
             except OSError as e:
                 raise ConfigError(f"questionnaire {p}: cannot read ({e.strerror})") from None
+            except UnicodeDecodeError as e:
+                raise ConfigError(f"questionnaire {p}: not UTF-8 text (byte {e.start})") from None
             except yaml.YAMLError as e:
                 raise ConfigError(f"questionnaire {p}: not valid YAML ({e})") from None
             except ValidationError as e:
@@ -241,6 +243,8 @@ def load_study_config(path: str | Path) -> StudyConfig:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
