@@ -50,6 +50,7 @@ from simgap.domains.environment import _to_reward, evaluate, to_tau2_messages
 from simgap.domains.tasks import to_task
 from simgap.models import Reward, Role, Task, Termination, ToolCall, Turn
 from simgap.sessions.runner import SWEEP_GC_THRESHOLD
+from tests.plugins.counts import report
 
 CASES = ("gold", "one_wrong", "early_stop", "wrong_answer")
 STOP = Termination.USER_STOP
@@ -299,8 +300,8 @@ def test_fast_path_equals_tau2_on_every_split(domain: str, pool: ProcessPoolExec
     errors = Counter(r.case for r in results if not r.rewarded)
     ones = Counter(r.case for r in results if r.rewarded and r.value == 1.0)
     live = sum(r.live_env for r in results)
-    print(
-        f"\n{domain}: {len(ids)} tasks × {len(CASES)} cases = {len(results)} sessions; "
+    report(
+        f"{domain}: {len(ids)} tasks × {len(CASES)} cases = {len(results)} sessions; "
         f"splits (compared/in split): {splits}; rewarded {dict(rewarded)}, reward 1.0 "
         f"{dict(ones)}, errors {dict(errors)}; live environment reused {live}; "
         f"{len(mismatches)} mismatches"
