@@ -153,6 +153,17 @@ class Web:
             samesite="lax" if name == PARTICIPANT_COOKIE else "strict",
         )
 
+    def delete_cookie(self, resp: Response, name: str, *, path: str = "/") -> None:
+        """Delete a cookie with the flags it was set with (a deleting header without `Secure`
+        is refused by browsers for a Secure cookie, and leaks the cookie's name over HTTP)."""
+        resp.delete_cookie(
+            name,
+            path=path,
+            httponly=True,
+            secure=self.config.cookie_secure,
+            samesite="lax" if name == PARTICIPANT_COOKIE else "strict",
+        )
+
     # -- participants -------------------------------------------------------------------------
     def who(self, request: Request) -> CookieData | None:
         return self.p_signer.loads(

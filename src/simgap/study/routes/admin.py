@@ -94,7 +94,7 @@ def admin_router(web: Web) -> APIRouter:
             max_age=ADMIN_MAX_AGE_S,
             path="/admin",
         )
-        resp.delete_cookie(LOGIN_COOKIE, path="/admin")
+        web.delete_cookie(resp, LOGIN_COOKIE, path="/admin")
         return resp
 
     @r.post("/admin/logout")
@@ -105,7 +105,7 @@ def admin_router(web: Web) -> APIRouter:
         _, ok = await form_and_csrf(request, g.csrf)
         resp = redirect("/admin/login" if ok else "/admin")
         if ok:
-            resp.delete_cookie(ADMIN_COOKIE, path="/admin")
+            web.delete_cookie(resp, ADMIN_COOKIE, path="/admin")
         return resp
 
     @r.get("/admin", response_class=HTMLResponse)
