@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,12 +37,31 @@ from simgap.users import STOP_TOKENS, UserReply
 log = logging.getLogger("simgap.study")
 
 _CONTROL_TOKENS = (STOP_TOKEN, *STOP_TOKENS)
+# C0 control characters other than tab and line breaks, and DEL. No keyboard types them;
+# PostgreSQL cannot store NUL in a text or JSON column (an INSERT with one fails), so a pasted
+# NUL would otherwise fail every retry of the same message with a server error.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MSG_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def strip_controls(text: str) -> str:
+    """`text` without control characters (tab, CR and LF kept): what a person's input may
+    contain once stored."""
+    return _CONTROL_CHARS.sub("", text)
+
+
+def clean_msg_id(value: str | None) -> str | None:
+    """A client's message id (made by the chat script or the page), reduced to the characters
+    those ids use, at most 64 of them; None when nothing is left."""
+    out = _MSG_ID.sub("", value or "")[:64]
+    return out or None
 
 
 def clean_text(text: str | None) -> str:
-    """Text without τ²'s control tokens: what a person may see, and what a person may send
-    (a participant typing ###STOP### must not end the chat behind the study's back)."""
-    out = text or ""
+    """Text without τ²'s control tokens or control characters: what a person may see, and what
+    a person may send (a participant typing ###STOP### must not end the chat behind the study's
+    back)."""
+    out = strip_controls(text or "")
     for tok in _CONTROL_TOKENS:
         out = out.replace(tok, "")
     return out.strip()

@@ -48,7 +48,7 @@ from simgap.study.assignment import (
     AssignmentState,
     aware,
 )
-from simgap.study.chat import ChatHub, ChatOver, LiveSession
+from simgap.study.chat import ChatHub, ChatOver, LiveSession, strip_controls
 from simgap.study.config import AccessMode, StudyConfig
 from simgap.study.export import iter_study_records
 from simgap.study.participants import create_token_participants, new_participant_id
@@ -488,7 +488,7 @@ class Study:
         errors: dict[str, str] = {}
         free: list[str] = []
         for item in q.items:
-            raw = (form.get(item.field) or "").strip()
+            raw = strip_controls(form.get(item.field) or "").strip()
             if item.kind == ItemKind.TEXT:
                 if len(raw) > limit:
                     errors[item.field] = f"Please keep this under {limit} characters."

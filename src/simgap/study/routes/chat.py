@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from simgap.study.assignment import Assignment
-from simgap.study.chat import ChatError, ChatOver, ChatState, LiveSession
+from simgap.study.chat import ChatError, ChatOver, ChatState, LiveSession, clean_msg_id
 from simgap.study.pages import scenario_sections
 from simgap.study.security import CookieData, new_token
 from simgap.study.service import Stage, Where
@@ -121,7 +121,7 @@ def chat_router(web: Web) -> APIRouter:
         msg_id = form.get("msg_id")
         if not isinstance(text, str):
             return _chat_error(js, "empty", 400)
-        msg_id_s = msg_id[:64] if isinstance(msg_id, str) and msg_id else None
+        msg_id_s = clean_msg_id(msg_id if isinstance(msg_id, str) else None)
         if len(text) > config.max_message_chars + 50:  # +50: the count is after stripping
             return _chat_error(js, "long", 413)
         try:
