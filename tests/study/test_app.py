@@ -136,7 +136,7 @@ async def test_length_limits(
     await p.reply()
     await p.end()
     r = await p.answer(comments="c" * 2001)
-    assert r.status_code == 422 and "under 2000 characters" in r.text
+    assert r.status_code == 422 and "2000 characters or fewer (it has 2001)" in r.text
     r = await p.post("/p/questionnaire", {"comments": "only this"})
     assert r.status_code == 422 and "Please answer this question." in r.text
     assert sqlite_store.get_feedback() == []

@@ -39,3 +39,49 @@ async def test_nul_characters_are_dropped_not_a_server_error_on_postgres(
     fb = pg_store.get_feedback([s.session_id])
     assert fb[0].answers["comments"] == "fine thanks" and fb[0].free_text == "fine thanks"
     await app.state.study.aclose()
+
+
+def test_scenario_sentences_stay_in_one_paragraph() -> None:
+    from simgap.domains import load_tasks
+    from simgap.study.pages import scenario_paragraphs, scenario_sections
+
+    tasks = {t.task_id: t for t in load_tasks("airline", task_ids=["0", "17"])}
+    sections = dict(scenario_sections(tasks["0"], "airline"))
+    assert sections["How to play it"] == [
+        "If Agent tells you that cancellation is not possible, mention that you were told that "
+        "you didn't need to get insurance because your previous trip was booked with the same "
+        "agency with insurance.",
+        "You don't want to cancel if you don't get a refund.",
+    ]
+    # a list stays a list: one line per item, the sentence before it on its own
+    why = dict(scenario_sections(tasks["17"], "airline"))[
+        "Why you are contacting an airline's customer service"
+    ]
+    assert why == [
+        "For your upcoming trip from New York to Chicago, you want to:",
+        "- add 3 checked bags",
+        "- change the passenger to yourself",
+        "- upgrade it to economy class.",
+        "Mention all three things at once and in this order.",
+    ]
+    assert scenario_paragraphs("a\n  b\n\n\n1) x\ny\n2. z") == ["a b", "1) x y", "2. z"]
+
+
+async def test_text_answer_limit_is_worded_as_what_is_accepted(
+    fake_agent: FakeOpenAIServer, sqlite_store: Store, people: list[Person]
+) -> None:
+    app = build_app(make_config(fake_agent, max_text_answer_chars=50), sqlite_store)
+    p = Person(app)
+    people.append(p)
+    await p.to_chat("PROLIFIC_PID=w")
+    await p.say("hello")
+    await p.reply()
+    await p.end()
+    r = await p.answer(comments="c" * 51)
+    assert r.status_code == 422
+    assert "Please keep this to 50 characters or fewer (it has 51)." in r.text
+    assert "under 50" not in r.text
+    r = await p.answer(comments="c" * 50)  # exactly the limit is accepted
+    assert r.url.path == "/p/done"
+    assert sqlite_store.get_feedback()[0].answers["comments"] == "c" * 50
+    await app.state.study.aclose()

@@ -4,6 +4,7 @@ from the routes so they can be checked without a browser and stay the same when 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +32,28 @@ def scenario_sections(task: Any, domain: str) -> list[tuple[str, list[str]]]:
         out.append(("What you do not know", task.unknown_info))
     if task.task_instructions:
         out.append(("How to play it", task.task_instructions))
-    # τ² writes one sentence per line with blank lines between: one short paragraph each.
-    return [(h, [ln.strip() for ln in t.splitlines() if ln.strip()]) for h, t in out]
+    return [(h, scenario_paragraphs(t)) for h, t in out]
+
+
+_LIST_ITEM = re.compile(r"^(?:[-*•]|\d+[.)])\s")
+
+
+def scenario_paragraphs(text: str) -> list[str]:
+    """τ²'s scenario text as the paragraphs to show. τ² separates paragraphs with blank lines;
+    a single line break inside one is either a sentence wrapped in the source (airline task 0:
+    "If Agent tells you that cancellation is not possible,\nmention that...") and is joined
+    with a space, or the start of a list item ("- add 3 checked bags"), which stays a line of
+    its own."""
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n", text):
+        lines = [ln.strip() for ln in para.splitlines() if ln.strip()]
+        start = len(out)
+        for ln in lines:
+            if len(out) > start and not _LIST_ITEM.match(ln):
+                out[-1] = f"{out[-1]} {ln}"
+            else:
+                out.append(ln)
+    return out
 
 
 def fmt_dt(value: datetime | None) -> str:

@@ -491,7 +491,9 @@ class Study:
             raw = strip_controls(form.get(item.field) or "").strip()
             if item.kind == ItemKind.TEXT:
                 if len(raw) > limit:
-                    errors[item.field] = f"Please keep this under {limit} characters."
+                    errors[item.field] = (
+                        f"Please keep this to {limit} characters or fewer (it has {len(raw)})."
+                    )
                 answers[item.field] = raw or None
                 if raw:
                     free.append(raw)
