@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from simgap.store import Store
+from simgap.study.app import ADMIN_COOKIE
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.study.conftest import Person, build_app, make_config
+from tests.study.conftest import ADMIN_PASSWORD, Person, build_app, make_config
 
 
 @pytest.mark.postgres
@@ -84,4 +85,44 @@ async def test_text_answer_limit_is_worded_as_what_is_accepted(
     r = await p.answer(comments="c" * 50)  # exactly the limit is accepted
     assert r.url.path == "/p/done"
     assert sqlite_store.get_feedback()[0].answers["comments"] == "c" * 50
+    await app.state.study.aclose()
+
+
+async def test_logout_revokes_the_admin_session_on_the_server(
+    fake_agent: FakeOpenAIServer, sqlite_store: Store, people: list[Person]
+) -> None:
+    cfg = make_config(fake_agent)
+    app = build_app(cfg, sqlite_store)
+    adm = Person(app)
+    people.append(adm)
+    await adm.get("/admin/login")
+    await adm.post("/admin/login", {"password": ADMIN_PASSWORD})
+    stolen = adm.http.cookies.get(ADMIN_COOKIE, path="/admin")
+    assert stolen
+    thief = Person(app)
+    people.append(thief)
+    thief.http.cookies.set(ADMIN_COOKIE, stolen, path="/admin")
+    r = await thief.http.get("/admin/export.jsonl")
+    assert r.status_code == 200  # a copied cookie works while the session lives...
+
+    # ...and a restart does not end it (the session is in the database, not in memory)
+    await app.state.study.aclose()
+    app = build_app(cfg, sqlite_store)
+    adm, thief = Person(app, cookies=adm.http.cookies), Person(app, cookies=thief.http.cookies)
+    people += [adm, thief]
+    r = await adm.get("/admin")
+    assert r.status_code == 200 and r.url.path == "/admin"
+
+    await adm.post("/admin/logout")
+    for url in ("/admin/export.jsonl", "/admin/sessions"):
+        r = await thief.http.get(url, follow_redirects=False)
+        assert r.status_code in (303, 401), (url, r.status_code)
+    r = await thief.http.post("/admin/tokens", data={"n": "1"}, follow_redirects=False)
+    assert r.status_code == 401
+    # a new login is a new session; the revoked one stays revoked
+    await adm.get("/admin/login")
+    r = await adm.post("/admin/login", {"password": ADMIN_PASSWORD})
+    assert r.url.path == "/admin"
+    r = await thief.http.get("/admin/export.jsonl")
+    assert r.status_code == 401
     await app.state.study.aclose()

@@ -14,6 +14,8 @@ script's `textContent`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from simgap.study.admin_sessions import AdminSessions
 from simgap.study.config import StudyConfig
 from simgap.study.pages import fmt_dt
 from simgap.study.security import CookieData, CookieSigner, tokens_equal
@@ -37,6 +40,7 @@ ADMIN_MAX_AGE_S = 12 * 3600
 LOGIN_MAX_AGE_S = 3600
 MAX_BODY_BYTES = 64 * 1024
 ADMIN_PASSWORD_ENV = "SIMGAP_ADMIN_PASSWORD"
+ADMIN_SUBJECT = "admin:"  # the admin cookie's subject: this prefix, then the session id
 
 STAGE_PATH = {
     Stage.CONSENT: "/p/consent",
@@ -89,6 +93,14 @@ async def form_and_csrf(request: Request, expected: str) -> tuple[FormData, bool
     return form, tokens_equal(sent if isinstance(sent, str) else None, expected)
 
 
+@dataclass(frozen=True)
+class AdminLogin:
+    """A live admin session: its server-side id and the CSRF token of its cookie."""
+
+    sid: str
+    csrf: str
+
+
 class Web:
     """The study, its templates and cookie signers, and the guards every router uses."""
 
@@ -107,6 +119,9 @@ class Web:
             lstrip_blocks=True,
         )
         self.env.filters["dt"] = fmt_dt
+        self.admin_sessions = AdminSessions(
+            study.store, name, max_age=timedelta(seconds=ADMIN_MAX_AGE_S)
+        )
 
     # -- pages --------------------------------------------------------------------------------
     def render(
@@ -208,9 +223,20 @@ class Web:
         }
 
     # -- admin --------------------------------------------------------------------------------
-    def admin_who(self, request: Request) -> CookieData | None:
+    def admin_cookie(self, sid: str, csrf: str) -> str:
+        """The admin cookie's value for server-side session `sid` (see `admin_sessions.py`)."""
+        return self.a_signer.dumps(CookieData(ADMIN_SUBJECT + sid, csrf))
+
+    async def admin_who(self, request: Request) -> AdminLogin | None:
+        """The admin session of the request's cookie, if it is signed and still live on the
+        server (not logged out, not expired)."""
         c = self.a_signer.loads(request.cookies.get(ADMIN_COOKIE), max_age_s=ADMIN_MAX_AGE_S)
-        return c if c is not None and c.subject == "admin" else None
+        if c is None or not c.subject.startswith(ADMIN_SUBJECT):
+            return None
+        sid = c.subject.removeprefix(ADMIN_SUBJECT)
+        if not sid or not await db(self.admin_sessions.is_live, sid):
+            return None
+        return AdminLogin(sid=sid, csrf=c.csrf)
 
     def admin_disabled(self, request: Request) -> HTMLResponse:
         return self.message(
@@ -221,11 +247,11 @@ class Web:
             status=403,
         )
 
-    def admin_gate(self, request: Request) -> CookieData | Response:
-        """The admin's cookie, or the response to send instead (login page, 401, or off)."""
+    async def admin_gate(self, request: Request) -> AdminLogin | Response:
+        """The admin's session, or the response to send instead (login page, 401, or off)."""
         if self.admin_hash is None:
             return self.admin_disabled(request)
-        c = self.admin_who(request)
+        c = await self.admin_who(request)
         if c is None:
             if request.method == "GET" and not request.url.path.endswith(".jsonl"):
                 return redirect("/admin/login")

@@ -87,10 +87,11 @@ def admin_router(web: Web) -> APIRouter:
         fails.clear()
         study.assigner.log_event("admin_login", None)
         resp = redirect("/admin")
+        sid = await db(web.admin_sessions.create)
         web.set_cookie(
             resp,
             ADMIN_COOKIE,
-            web.a_signer.dumps(CookieData("admin", new_token())),
+            web.admin_cookie(sid, new_token()),
             max_age=ADMIN_MAX_AGE_S,
             path="/admin",
         )
@@ -99,18 +100,21 @@ def admin_router(web: Web) -> APIRouter:
 
     @r.post("/admin/logout")
     async def admin_logout(request: Request) -> Response:
-        g = web.admin_gate(request)
+        g = await web.admin_gate(request)
         if isinstance(g, Response):
             return g
         _, ok = await form_and_csrf(request, g.csrf)
         resp = redirect("/admin/login" if ok else "/admin")
         if ok:
+            # Revoked on the server: a copy of the cookie made before is worthless from now on.
+            await db(web.admin_sessions.revoke, g.sid)
+            study.assigner.log_event("admin_logout", None)
             web.delete_cookie(resp, ADMIN_COOKIE, path="/admin")
         return resp
 
     @r.get("/admin", response_class=HTMLResponse)
     async def admin_home(request: Request) -> Response:
-        g = web.admin_gate(request)
+        g = await web.admin_gate(request)
         if isinstance(g, Response):
             return g
         cells = await db(study.assigner.progress)
@@ -123,7 +127,7 @@ def admin_router(web: Web) -> APIRouter:
 
     @r.get("/admin/sessions", response_class=HTMLResponse)
     async def admin_sessions(request: Request) -> Response:
-        g = web.admin_gate(request)
+        g = await web.admin_gate(request)
         if isinstance(g, Response):
             return g
         rows = await db(admin_session_rows, study)
@@ -141,7 +145,7 @@ def admin_router(web: Web) -> APIRouter:
 
     @r.get("/admin/sessions/{session_id}", response_class=HTMLResponse)
     async def admin_session(request: Request, session_id: str) -> Response:
-        g = web.admin_gate(request)
+        g = await web.admin_gate(request)
         if isinstance(g, Response):
             return g
         ctx = await db(admin_session_detail, study, session_id)
@@ -151,7 +155,7 @@ def admin_router(web: Web) -> APIRouter:
 
     @r.get("/admin/export.jsonl")
     async def admin_export(request: Request) -> Response:
-        g = web.admin_gate(request)
+        g = await web.admin_gate(request)
         if isinstance(g, Response):
             return g
 
@@ -169,7 +173,7 @@ def admin_router(web: Web) -> APIRouter:
 
     @r.get("/admin/participants", response_class=HTMLResponse)
     async def admin_participants(request: Request) -> Response:
-        g = web.admin_gate(request)
+        g = await web.admin_gate(request)
         if isinstance(g, Response):
             return g
         toks = await db(study.tokens)
@@ -197,7 +201,7 @@ def admin_router(web: Web) -> APIRouter:
 
     @r.post("/admin/tokens")
     async def admin_tokens(request: Request) -> Response:
-        g = web.admin_gate(request)
+        g = await web.admin_gate(request)
         if isinstance(g, Response):
             return g
         form, ok = await form_and_csrf(request, g.csrf)
@@ -212,7 +216,7 @@ def admin_router(web: Web) -> APIRouter:
 
     @r.post("/admin/release")
     async def admin_release(request: Request) -> Response:
-        g = web.admin_gate(request)
+        g = await web.admin_gate(request)
         if isinstance(g, Response):
             return g
         _, ok = await form_and_csrf(request, g.csrf)
