@@ -199,10 +199,16 @@ def full_answers(**over: str) -> dict[str, str]:
 class Person:
     """One participant's browser without JavaScript quirks: own cookie jar, same app."""
 
-    def __init__(self, app: Any, *, cookies: httpx.Cookies | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        cookies: httpx.Cookies | None = None,
+        client: tuple[str, int] = ("127.0.0.1", 123),
+    ) -> None:
         self.app = app
         self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
+            transport=httpx.ASGITransport(app=app, client=client),
             base_url="http://test",
             follow_redirects=True,
             cookies=cookies,

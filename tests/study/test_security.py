@@ -16,6 +16,7 @@ from simgap.store import Store
 from simgap.study import tables as st
 from simgap.study.app import ADMIN_COOKIE, LOGIN_COOKIE, PARTICIPANT_COOKIE
 from simgap.study.assignment import AssignmentState
+from simgap.study.web import DEVICE_COOKIE
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.study.conftest import ADMIN_PASSWORD, Person, build_app, csrf_of, make_config
 
@@ -121,6 +122,13 @@ async def test_cookie_flags(
             "strict",
         )
         assert (adm["path"], adm["max-age"]) == ("/admin", str(12 * 3600))
+        dev = got[DEVICE_COOKIE]  # "this browser logged in before" (login throttle)
+        assert (dev["httponly"], dev["secure"], dev["samesite"].lower()) == (
+            "yes",
+            want_secure,
+            "strict",
+        )
+        assert (dev["path"], dev["max-age"]) == ("/admin", str(90 * 24 * 3600))
         # the login cookie is deleted with the same flags it was set with
         gone = got[LOGIN_COOKIE]
         assert gone["max-age"] == "0" and gone["path"] == "/admin"

@@ -7,6 +7,7 @@ and a 500-person run. Errors are one line naming the file and the field (`Config
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from enum import StrEnum
@@ -105,6 +106,10 @@ class StudyConfig(BaseModel):
     # database (so a restart keeps everybody's cookies valid).
     secret_key_env: str = "SIMGAP_SECRET_KEY"
     cookie_secure: bool = False  # set true behind HTTPS
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For header is believed;
+    # the admin login throttle keys on the client address it names. Empty: the header is
+    # ignored and the socket peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
     public_url: str | None = None  # how participants reach the app (for printed links)
     synthetic: bool = False  # true when the "participants" are scripts (load tests, demos)
 
@@ -119,6 +124,16 @@ class StudyConfig(BaseModel):
     @classmethod
     def _domain(cls, v: str) -> str:
         return check_domain(v)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for e in v:
+            try:
+                ipaddress.ip_network(e.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{e!r} is not an IP address or network") from None
+        return [e.strip() for e in v]
 
     @field_validator("batches")
     @classmethod
@@ -294,4 +309,5 @@ max_user_turns: 40          # the chat ends after this many participant messages
 # by `simgap study hash-password` here (never the password itself).
 # admin_password_hash: "scrypt$..."
 cookie_secure: false        # true when served over HTTPS
+# trusted_proxies: [127.0.0.1]  # behind a reverse proxy: believe its X-Forwarded-For header
 """

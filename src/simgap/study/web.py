@@ -30,14 +30,17 @@ from simgap.study.config import StudyConfig
 from simgap.study.pages import fmt_dt
 from simgap.study.security import CookieData, CookieSigner, tokens_equal
 from simgap.study.service import Stage, Study, Where
+from simgap.study.throttle import LoginThrottle, client_address, parse_proxies
 
 HERE = Path(__file__).parent
 PARTICIPANT_COOKIE = "simgap_p"
 ADMIN_COOKIE = "simgap_admin"
 LOGIN_COOKIE = "simgap_login"
+DEVICE_COOKIE = "simgap_admin_device"  # "this browser logged in before" (see throttle.py)
 PARTICIPANT_MAX_AGE_S = 30 * 24 * 3600
 ADMIN_MAX_AGE_S = 12 * 3600
 LOGIN_MAX_AGE_S = 3600
+DEVICE_MAX_AGE_S = 90 * 24 * 3600
 MAX_BODY_BYTES = 64 * 1024
 ADMIN_PASSWORD_ENV = "SIMGAP_ADMIN_PASSWORD"
 ADMIN_SUBJECT = "admin:"  # the admin cookie's subject: this prefix, then the session id
@@ -112,6 +115,9 @@ class Web:
         self.p_signer = CookieSigner(study.secret_key, salt=f"simgap-study-{name}-participant")
         self.a_signer = CookieSigner(study.secret_key, salt=f"simgap-study-{name}-admin")
         self.l_signer = CookieSigner(study.secret_key, salt=f"simgap-study-{name}-login")
+        self.d_signer = CookieSigner(study.secret_key, salt=f"simgap-study-{name}-device")
+        self.proxies = parse_proxies(self.config.trusted_proxies)
+        self.throttle = LoginThrottle()
         self.env = Environment(
             loader=FileSystemLoader(str(HERE / "templates")),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -237,6 +243,19 @@ class Web:
         if not sid or not await db(self.admin_sessions.is_live, sid):
             return None
         return AdminLogin(sid=sid, csrf=c.csrf)
+
+    def client_address(self, request: Request) -> str:
+        """Where the request comes from: the socket peer, or what a trusted proxy says."""
+        peer = request.client.host if request.client else None
+        return client_address(peer, request.headers.get("x-forwarded-for"), self.proxies)
+
+    def device(self, request: Request) -> str | None:
+        """The id of this browser's "logged in here before" cookie, if it has a valid one."""
+        c = self.d_signer.loads(request.cookies.get(DEVICE_COOKIE), max_age_s=DEVICE_MAX_AGE_S)
+        return c.csrf if c is not None and c.subject == "device" else None
+
+    def device_cookie(self, device_id: str) -> str:
+        return self.d_signer.dumps(CookieData("device", device_id))
 
     def admin_disabled(self, request: Request) -> HTMLResponse:
         return self.message(

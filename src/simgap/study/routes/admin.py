@@ -6,8 +6,7 @@ form's included, needs its CSRF token.
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
+import math
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -21,6 +20,8 @@ from simgap.study.security import CookieData, new_token, verify_password
 from simgap.study.web import (
     ADMIN_COOKIE,
     ADMIN_MAX_AGE_S,
+    DEVICE_COOKIE,
+    DEVICE_MAX_AGE_S,
     LOGIN_COOKIE,
     LOGIN_MAX_AGE_S,
     Web,
@@ -29,13 +30,10 @@ from simgap.study.web import (
     redirect,
 )
 
-LOGIN_FAILURES_ALLOWED = 10  # per client address per 10 minutes
-
 
 def admin_router(web: Web) -> APIRouter:
     r = APIRouter()
     study, config = web.study, web.config
-    login_failures: dict[str, deque[float]] = defaultdict(deque)
 
     @r.get("/admin/login", response_class=HTMLResponse)
     async def admin_login_page(request: Request) -> Response:
@@ -60,15 +58,23 @@ def admin_router(web: Web) -> APIRouter:
         form, ok = await form_and_csrf(request, lc.csrf if lc else "")
         if lc is None or not ok:
             return redirect("/admin/login")
-        ip = request.client.host if request.client else "?"
-        fails = login_failures[ip]
-        now = time.monotonic()
-        while fails and now - fails[0] > 600:
-            fails.popleft()
-        if len(fails) >= LOGIN_FAILURES_ALLOWED:
-            return web.message(
-                request, "Too many attempts", "Try again in a few minutes.", status=429
+        device = web.device(request)
+        key = f"device:{device}" if device else f"addr:{web.client_address(request)}"
+        wait = web.throttle.admit(key, known=device is not None)
+        if wait > 0:
+            secs = max(1, math.ceil(wait))
+            busy = web.render(
+                request,
+                "admin_login.html",
+                {
+                    "csrf": lc.csrf,
+                    "error": f"Too many wrong passwords: try again in {secs} seconds.",
+                    "admin": True,
+                },
+                status=429,
             )
+            busy.headers["retry-after"] = str(secs)
+            return busy
         pw = form.get("password")
         good = (
             isinstance(pw, str)
@@ -76,7 +82,7 @@ def admin_router(web: Web) -> APIRouter:
             and await db(verify_password, pw, web.admin_hash)
         )
         if not good:
-            fails.append(now)
+            web.throttle.failed(key)
             study.assigner.log_event("admin_login_failed", None)
             return web.render(
                 request,
@@ -84,7 +90,7 @@ def admin_router(web: Web) -> APIRouter:
                 {"csrf": lc.csrf, "error": "Wrong password.", "admin": True},
                 status=401,
             )
-        fails.clear()
+        web.throttle.succeeded(key)
         study.assigner.log_event("admin_login", None)
         resp = redirect("/admin")
         sid = await db(web.admin_sessions.create)
@@ -93,6 +99,13 @@ def admin_router(web: Web) -> APIRouter:
             ADMIN_COOKIE,
             web.admin_cookie(sid, new_token()),
             max_age=ADMIN_MAX_AGE_S,
+            path="/admin",
+        )
+        web.set_cookie(
+            resp,
+            DEVICE_COOKIE,
+            web.device_cookie(device or new_token()),
+            max_age=DEVICE_MAX_AGE_S,
             path="/admin",
         )
         web.delete_cookie(resp, LOGIN_COOKIE, path="/admin")
