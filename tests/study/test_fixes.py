@@ -295,3 +295,13 @@ def test_served_app_ignores_forwarded_for_without_a_trusted_proxy(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_bidi_controls_are_shown_not_obeyed_on_admin_pages() -> None:
+    from simgap.study.pages import bidi_visible
+
+    tag = '<span class="bidi-ctl" title="invisible direction control">U+{}</span>'
+    assert bidi_visible("a\u202e#1 <b>") == f"a{tag.format('202E')}#1 &lt;b&gt;"
+    assert bidi_visible("\u2067x\u2069") == f"{tag.format('2067')}x{tag.format('2069')}"
+    assert bidi_visible("plain \u200f mark") == "plain \u200f mark"  # marks reorder nothing
+    assert bidi_visible(None) == ""

@@ -8,6 +8,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from simgap.models import SessionStatus, Termination
 from simgap.study.chat import visible_messages
 from simgap.study.service import Study
@@ -155,3 +157,24 @@ def admin_session_detail(study: Study, session_id: str) -> dict[str, Any] | None
         "visible": visible,
         "abandoned": s is not None and s.termination == Termination.ABANDONED,
     }
+
+
+# Bidi embeddings, overrides and isolates (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI): they are
+# invisible and reorder the text after them ("#1" shows as "1#"), which lets a participant make a
+# transcript read differently from what was stored. Marks (LRM, RLM) only nudge neutrals: kept.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def bidi_visible(text: object) -> Markup:
+    """Participant text for the admin pages: escaped, with each bidi control shown as a visible
+    `U+202E` tag instead of acting (the admin sees what was typed, in the order it was typed).
+    The element around it must still isolate it (`dir="auto"`), as every participant text
+    does."""
+    escaped = str(escape("" if text is None else str(text)))
+    return Markup(
+        _BIDI_CONTROLS.sub(
+            lambda m: f'<span class="bidi-ctl" title="invisible direction control">'
+            f"U+{ord(m.group(0)):04X}</span>",
+            escaped,
+        )
+    )

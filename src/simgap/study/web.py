@@ -27,7 +27,7 @@ from starlette.datastructures import FormData
 
 from simgap.study.admin_sessions import AdminSessions
 from simgap.study.config import StudyConfig
-from simgap.study.pages import fmt_dt
+from simgap.study.pages import bidi_visible, fmt_dt
 from simgap.study.security import CookieData, CookieSigner, tokens_equal
 from simgap.study.service import Stage, Study, Where
 from simgap.study.throttle import LoginThrottle, client_address, parse_proxies
@@ -125,6 +125,7 @@ class Web:
             lstrip_blocks=True,
         )
         self.env.filters["dt"] = fmt_dt
+        self.env.filters["bidi_visible"] = bidi_visible
         self.admin_sessions = AdminSessions(
             study.store, name, max_age=timedelta(seconds=ADMIN_MAX_AGE_S)
         )

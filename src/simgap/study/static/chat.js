@@ -41,6 +41,7 @@
     who.textContent = m.role === "agent" ? "Agent" : "You";
     var bubble = document.createElement("div");
     bubble.className = "bubble";
+    bubble.dir = "auto";  // isolated: direction controls in the text cannot reorder the page
     bubble.textContent = m.text;
     wrap.appendChild(who);
     wrap.appendChild(bubble);
