@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import time
 from pathlib import Path
 
 from simgap.errors import ConfigError
@@ -119,6 +120,20 @@ class LocalClient(BackendClient):
 
         job.add_done_callback(done)
         return await asyncio.shield(job)
+
+    async def warm_up(self) -> float:
+        """Start the worker and load the model now (a one-token generation), so the first real
+        request does not wait for it (the study app calls this when its server starts).
+        Returns the seconds it took; raises like any call if the model cannot be loaded."""
+        t0 = time.perf_counter()
+        probe = ChatRequest(
+            model=self.config.model,
+            messages=[{"role": "user", "content": "Hi"}],
+            max_tokens=1,
+            temperature=0.0,
+        )
+        await self._run(probe, 0)
+        return time.perf_counter() - t0
 
     async def _complete_uncached(self, request: ChatRequest) -> ChatResponse:
         spent = Usage()

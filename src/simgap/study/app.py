@@ -18,13 +18,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from simgap.llm.base import LLMClient
 from simgap.store import Store
 from simgap.study.config import StudyConfig
 from simgap.study.middleware import GuardMiddleware
+from simgap.study.pages import capacity_summary, study_ready
 from simgap.study.routes.admin import admin_router
 from simgap.study.routes.chat import chat_router
 from simgap.study.routes.participant import participant_router
@@ -95,6 +96,7 @@ def create_app(
                 except Exception:
                     log.exception("study maintenance failed")
 
+        study.hub.warmup.start()  # load the embedded model now, not on the first reply
         await study.recover()  # chats ended just before a stop still get their reward
         task = asyncio.create_task(loop()) if maintenance_every_s > 0 else None
         try:
@@ -119,6 +121,12 @@ def create_app(
     app.include_router(participant_router(web))
     app.include_router(chat_router(web))
     app.include_router(admin_router(web))
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        """For load balancers and the operator: 200 once the agent's model is ready (503 while
+        it loads or after it failed to), with how busy the study is. No participant data."""
+        return JSONResponse(capacity_summary(study), status_code=200 if study_ready(study) else 503)
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:

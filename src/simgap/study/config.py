@@ -23,6 +23,9 @@ from simgap.errors import ConfigError
 from simgap.llm.base import ModelConfig
 from simgap.models import Questionnaire, Task, load_questionnaire
 
+# Chats at once with the embedded model when the config does not say: the most people whose
+# send -> reply p95 stayed under 10 s on 2 cores (benchmarks/load_study.py --capacity).
+DEFAULT_LOCAL_CHATS = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 DEFAULT_CONSENT = """\
@@ -94,6 +97,10 @@ class StudyConfig(BaseModel):
     max_message_chars: int = Field(default=2000, ge=20, le=4000)
     max_text_answer_chars: int = Field(default=2000, ge=20, le=20_000)
     max_user_turns: int = Field(default=40, ge=1, le=1000)
+    # Chats at once; people beyond it wait on a "you are next" page until one ends. None: for
+    # the embedded model DEFAULT_LOCAL_CHATS (what keeps replies under 10 s on 2 cores:
+    # benchmarks/load_study.py --capacity), for a hosted model no cap.
+    max_active_chats: int | None = Field(default=None, ge=1, le=100_000)
     # Processes computing τ²'s reward (seconds of CPU per session) off the app's own process;
     # None: one per spare CPU core (at least 1, at most 4); 0: in a thread of the app process.
     reward_workers: int | None = Field(default=None, ge=0, le=64)
@@ -189,6 +196,12 @@ class StudyConfig(BaseModel):
         if fast_eval_enabled():  # ~10 ms in a thread, on the chat's own environment
             return 0
         return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+    def chat_cap(self) -> int | None:
+        """How many chats may run at once (None: no cap). See `max_active_chats`."""
+        if self.max_active_chats is not None:
+            return self.max_active_chats
+        return DEFAULT_LOCAL_CHATS if self.model_config_for_agent().is_local else None
 
     def model_config_for_agent(self) -> ModelConfig:
         return ModelConfig.model_validate(self.agent.model_dump(exclude={"name"}))
@@ -304,6 +317,8 @@ completion:
 questionnaire: usi          # built-in (the paper's eight fields) or a path to a YAML file
 max_message_chars: 2000     # longest chat message a participant may send
 max_user_turns: 40          # the chat ends after this many participant messages
+# max_active_chats: 2       # chats at once; more people wait on a "you are next" page
+#                           # (default: 2 for the embedded model, no cap for hosted models)
 
 # Admin pages (/admin): set SIMGAP_ADMIN_PASSWORD in the environment, or paste the hash printed
 # by `simgap study hash-password` here (never the password itself).

@@ -11,6 +11,8 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from simgap.models import SessionStatus, Termination
+from simgap.study.assignment import AssignmentState
+from simgap.study.capacity import ModelState
 from simgap.study.chat import visible_messages
 from simgap.study.service import Study
 
@@ -62,6 +64,35 @@ def fmt_dt(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def study_ready(study: Study) -> bool:
+    return study.hub.warmup.state == ModelState.READY
+
+
+def capacity_summary(study: Study) -> dict[str, Any]:
+    """The agent model's readiness and how busy the study is (`/healthz`, the admin page)."""
+    r = study.hub.warmup.readiness()
+    q = study.hub.replies
+    return {
+        "status": {ModelState.READY: "ok", ModelState.LOADING: "loading"}.get(r.state, "error"),
+        "model": {
+            "state": r.state.value,
+            "load_s": None if r.load_s is None else round(r.load_s, 1),
+            "seconds_in_state": round(r.since_s, 1),
+        },
+        "chats": {
+            "active": study.assigner.count([AssignmentState.CHATTING]),
+            "cap": study.line.cap,
+            "waiting_to_start": len(study.line),
+        },
+        "replies": {
+            "writing": q.in_progress,
+            "queued": q.queued,
+            "slots": q.slots,
+            "mean_s": None if q.mean_s is None else round(q.mean_s, 1),
+        },
+    }
+
+
 def admin_overview(study: Study) -> dict[str, Any]:
     cells = study.assigner.progress()
     target = sum(c.target for c in cells)
@@ -95,6 +126,8 @@ def admin_overview(study: Study) -> dict[str, Any]:
         "batches": study.assigner.batches,
         "agent": study.agent_spec.model,
         "domain": study.config.domain,
+        "capacity": capacity_summary(study),
+        "model_error": study.hub.warmup.error,
     }
 
 
@@ -173,8 +206,10 @@ def bidi_visible(text: object) -> Markup:
     escaped = str(escape("" if text is None else str(text)))
     return Markup(
         _BIDI_CONTROLS.sub(
-            lambda m: f'<span class="bidi-ctl" title="invisible direction control">'
-            f"U+{ord(m.group(0)):04X}</span>",
+            lambda m: (
+                f'<span class="bidi-ctl" title="invisible direction control">'
+                f"U+{ord(m.group(0)):04X}</span>"
+            ),
             escaped,
         )
     )

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from simgap.errors import ConfigError
 from simgap.llm.base import LLMClient
+from simgap.llm.local import LocalClient
 from simgap.models import (
     AgentSpec,
     Annotation,
@@ -48,6 +49,7 @@ from simgap.study.assignment import (
     AssignmentState,
     aware,
 )
+from simgap.study.capacity import ModelWarmup, StartLine
 from simgap.study.chat import ChatHub, ChatOver, LiveSession, strip_controls
 from simgap.study.config import AccessMode, StudyConfig
 from simgap.study.export import iter_study_records
@@ -56,6 +58,9 @@ from simgap.study.security import new_token
 
 log = logging.getLogger("simgap.study")
 
+# Seconds the embedded model takes to load on 2 cores (measured 70 s; 126 s after a restart):
+# what a reply waiting for it says until the first load is timed.
+LOCAL_LOAD_EXPECT_S = 90.0
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 _PARAM_VALUE = re.compile(r"^[\w.:@/+-]{0,128}$")
 
@@ -129,6 +134,12 @@ class Study:
             abandon_after=timedelta(minutes=config.abandon_after_minutes),
         )
         workers = config.reward_worker_count()
+        # The embedded model is loaded when the server starts, and answers one reply at a time.
+        warmup = ModelWarmup(
+            client.warm_up if isinstance(client, LocalClient) else None,
+            expect_s=LOCAL_LOAD_EXPECT_S,
+        )
+        self.line = StartLine(config.chat_cap())
         self.hub = ChatHub(
             store,
             client,
@@ -137,6 +148,8 @@ class Study:
             max_user_turns=config.max_user_turns,
             on_end=self._on_chat_end,
             reward_pool=RewardPool(workers, warm_domain=config.domain) if workers else None,
+            reply_slots=1 if model_cfg.is_local else model_cfg.max_concurrency,
+            warmup=warmup,
         )
         self.secret_key = secret_key or self._secret_key()
 
@@ -422,14 +435,29 @@ class Study:
         if a.state == AssignmentState.ASSIGNED:
             self.hub.prepare(a.session_id, self.tasks[a.task_id])
 
-    async def start_chat(self, a: Assignment) -> LiveSession:
-        """Briefing read, "start" pressed: the session row is created and the agent greets."""
+    def line_position(self, a: Assignment) -> int:
+        """0 when `a`'s chat may start now; else its place in the line for a chat (1: next).
+        Asking keeps the place (see `capacity.StartLine`)."""
+        if self.line.cap is None:
+            return 0
+        return self.line.position(a.id, self.assigner.count([AssignmentState.CHATTING]))
+
+    async def start_chat(self, a: Assignment) -> int:
+        """Briefing read, "start" pressed: 0 when the chat started (the session row is created
+        and the agent greets), else the person's place in line (the study has its cap of chats
+        at once running; they wait on the "you are next" page)."""
         if a.state == AssignmentState.ASSIGNED:
+            # No await between counting and taking the place: one event loop, no race.
+            pos = self.line_position(a)
+            if pos:
+                return pos
+            self.line.leave(a.id)
             self.assigner.set_state(
                 a.id, AssignmentState.CHATTING, expect=[AssignmentState.ASSIGNED]
             )
             self.assigner.log_event("chat_started", a.participant_id, a.session_id)
-        return await self.live(a)
+        await self.live(a)
+        return 0
 
     async def live(self, a: Assignment) -> LiveSession:
         return await self.hub.open(self.session_template(a), self.tasks[a.task_id])

@@ -30,6 +30,7 @@ def state_json(stt: ChatState) -> dict[str, Any]:
         "ended": stt.ended,
         "next": "/p" if stt.ended else None,
         "user_turns": stt.user_turns,
+        "wait_text": stt.wait_text,
     }
 
 
@@ -82,6 +83,7 @@ def chat_router(web: Web) -> APIRouter:
                 "stage": Stage.CHAT,
                 "messages": stt.messages,
                 "thinking": stt.thinking,
+                "wait_text": stt.wait_text,
                 "scenario": scenario_sections(task, config.domain),
                 "max_chars": config.max_message_chars,
                 "msg_id": new_token(9),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from simgap.models import ItemKind
 from simgap.study.assignment import AssignmentState
@@ -143,8 +143,44 @@ def participant_router(web: Web) -> APIRouter:
         _, ok = await form_and_csrf(request, c.csrf)
         if not ok or w.assignment is None:
             return redirect("/p/briefing")
-        await study.start_chat(w.assignment)
+        if await study.start_chat(w.assignment):
+            return redirect("/p/wait")  # the study is at its cap of chats at once
         return redirect("/p/chat")
+
+    # -- waiting for a chat -------------------------------------------------------------------
+    @r.get("/p/wait", response_class=HTMLResponse)
+    async def wait_page(request: Request) -> Response:
+        """The "you are next" page: the study has its cap of chats at once running; the chat
+        starts by itself (the page submits the start form) when this person's turn comes."""
+        got = await web.page(request, Stage.BRIEFING)
+        if isinstance(got, Response):
+            return got
+        c, w = got
+        assert w.assignment is not None
+        pos = study.line_position(w.assignment)
+        task = study.tasks[w.assignment.task_id]
+        return web.render(
+            request,
+            "wait.html",
+            {
+                **web.header(c, w),
+                "stage": Stage.BRIEFING,
+                "position": pos,
+                "active": study.line.cap,
+                "scenario": scenario_sections(task, config.domain),
+            },
+        )
+
+    @r.get("/p/wait/state")
+    async def wait_state(request: Request) -> Response:
+        got = await web.page(request, Stage.BRIEFING)
+        if isinstance(got, Response):
+            nxt = got.headers.get("location", "/p") if got.status_code == 303 else "/p"
+            return JSONResponse({"position": None, "next": nxt})
+        _, w = got
+        assert w.assignment is not None
+        pos = study.line_position(w.assignment)
+        return JSONResponse({"position": pos, "start": pos == 0})
 
     # -- questionnaire ------------------------------------------------------------------------
     def questionnaire_ctx(
