@@ -103,7 +103,11 @@ class QueueSpot:
 
 
 class ReplyQueue:
-    """First come, first served slots for agent replies (None: unlimited, nobody waits)."""
+    """First come, first served slots for agent replies (None: unlimited, nobody waits).
+
+    `join` takes a place at once (so the person's very next page already shows it), `turn`
+    waits until the place has a slot, `release` gives the slot (or the place) back.
+    """
 
     def __init__(self, slots: int | None) -> None:
         self.slots = slots
@@ -119,31 +123,37 @@ class ReplyQueue:
     def queued(self) -> int:
         return len(self._waiting)
 
-    async def acquire(self, key: str) -> None:
-        """Wait for a slot for `key`'s reply (in arrival order)."""
+    def join(self, key: str) -> None:
+        """Take a place for `key`'s reply: a free slot, else the end of the line."""
+        if key in self._busy or key in self._waiting:
+            return
         if self.slots is None or (len(self._busy) < self.slots and not self._waiting):
             self._busy[key] = time.monotonic()
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting[key] = fut
-        try:
+        else:
+            self._waiting[key] = asyncio.get_running_loop().create_future()
+
+    async def turn(self, key: str) -> None:
+        """Until `key` (joined before) has a slot; its reply is timed from here."""
+        fut = self._waiting.get(key)
+        if fut is not None:
             await fut
-        except asyncio.CancelledError:
-            if self._waiting.pop(key, None) is None and key in self._busy:
-                self.release(key, timed=False)  # granted just as we were cancelled
-            raise
+        self._busy[key] = time.monotonic()
 
     def release(self, key: str, *, timed: bool = True) -> None:
+        """`key`'s reply is done (or given up): its slot goes to the first in line."""
+        fut = self._waiting.pop(key, None)
+        if fut is not None:
+            fut.cancel()
+            return
         started = self._busy.pop(key, None)
         if started is not None and timed:
             took = time.monotonic() - started
             self.mean_s = took if self.mean_s is None else 0.7 * self.mean_s + 0.3 * took
         while self._waiting and (self.slots is None or len(self._busy) < self.slots):
             nxt, fut = self._waiting.popitem(last=False)
-            if fut.done():
-                continue
             self._busy[nxt] = time.monotonic()
-            fut.set_result(None)
+            if not fut.done():
+                fut.set_result(None)
 
     def spot(self, key: str) -> QueueSpot | None:
         """Where `key`'s reply is, or None when it is neither written nor waiting."""

@@ -257,16 +257,16 @@ class ChatHub:
             return
         if live.driver.turns and live.driver.next_actor() == Actor.USER:
             return
+        self.replies.join(live.driver.session.session_id)  # in line before the page asks
         live.agent_task = asyncio.create_task(self._run_agent(live))
 
     async def _run_agent(self, live: LiveSession) -> None:
         d = live.driver
         sid = d.session.session_id
         try:
-            await self.warmup.wait()  # a reply waiting for the model to load says so
-            await self.replies.acquire(sid)
-            self._notify_thinking()
             try:
+                await self.warmup.wait()  # a reply waiting for the model to load says so
+                await self.replies.turn(sid)
                 actor = await self._advance_with_retry(live)
             finally:
                 self.replies.release(sid)
