@@ -284,8 +284,8 @@ async def people() -> AsyncIterator[list[Person]]:
 class LiveServer:
     """uvicorn serving the app on 127.0.0.1 in a thread (a real socket for Chromium)."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
+    def __init__(self, app: Any, *, port: int | None = None) -> None:
+        self.port = port or free_port()
         cfg = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
         )
@@ -306,6 +306,13 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    def kill(self) -> None:
+        """Stop at once, like a crash: open connections (a long-poll in flight) are dropped,
+        not drained, and the app's shutdown never runs."""
+        self.server.force_exit = True
         self.server.should_exit = True
         self.thread.join(timeout=30)
 
