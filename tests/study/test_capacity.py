@@ -278,7 +278,13 @@ def test_embedded_model_is_loaded_when_the_server_starts(
     admin page, the default cap of chats at once in force."""
     from simgap.study.config import DEFAULT_LOCAL_CHATS, StudyAgentConfig
 
-    cfg = make_config(fake_agent, agent=StudyAgentConfig(model="local", max_tokens=16))
+    # τ²'s mock domain: its short policy keeps the start-up prompt small on a busy CPU
+    cfg = make_config(
+        fake_agent,
+        domain="mock",
+        tasks=["create_task_1", "update_task_1"],
+        agent=StudyAgentConfig(model="local", max_tokens=16),
+    )
     app = build_app(cfg, sqlite_store)
     study = app.state.study
     assert study.line.cap == DEFAULT_LOCAL_CHATS

@@ -10,6 +10,7 @@ page.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -23,6 +24,9 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from simgap.agents import build_agent
+from simgap.agents.llm_agent import LLMAgent
+from simgap.domains import FIRST_AGENT_MESSAGE, DomainEnvironment
 from simgap.errors import ConfigError
 from simgap.llm.base import LLMClient
 from simgap.llm.local import LocalClient
@@ -30,17 +34,19 @@ from simgap.models import (
     AgentSpec,
     Annotation,
     Feedback,
-    ItemKind,
+    Role,
     Session,
     SessionStatus,
     Task,
     Termination,
+    Turn,
     UserKind,
     utcnow,
 )
 from simgap.sessions.reward_pool import RewardPool
 from simgap.store import Store
 from simgap.study import tables as st
+from simgap.study.answers import read_answers
 from simgap.study.assignment import (
     ACTIVE_STATES,
     ENDED_WITHOUT_DATA,
@@ -50,7 +56,7 @@ from simgap.study.assignment import (
     aware,
 )
 from simgap.study.capacity import ModelWarmup, StartLine
-from simgap.study.chat import ChatHub, ChatOver, LiveSession, strip_controls
+from simgap.study.chat import ChatHub, ChatOver, LiveSession
 from simgap.study.config import AccessMode, StudyConfig
 from simgap.study.export import iter_study_records
 from simgap.study.participants import create_token_participants, new_participant_id
@@ -136,7 +142,7 @@ class Study:
         workers = config.reward_worker_count()
         # The embedded model is loaded when the server starts, and answers one reply at a time.
         warmup = ModelWarmup(
-            client.warm_up if isinstance(client, LocalClient) else None,
+            self._load_model if isinstance(client, LocalClient) else None,
             expect_s=LOCAL_LOAD_EXPECT_S,
         )
         self.line = StartLine(config.chat_cap())
@@ -152,6 +158,23 @@ class Study:
             warmup=warmup,
         )
         self.secret_key = secret_key or self._secret_key()
+
+    async def _load_model(self) -> None:
+        """Load the embedded model and process the agent's system prompt and tools (the same
+        for every chat of the domain, ~2,500 tokens for airline): then a chat's first reply
+        only pays for the conversation, not for minutes of prompt on a busy CPU."""
+        client = self.hub.client
+        assert isinstance(client, LocalClient)
+        task = next(iter(self.tasks.values()))
+        env = await asyncio.to_thread(DomainEnvironment, task)
+        agent = build_agent(self.agent_spec, client, env)
+        prefix = None
+        if isinstance(agent, LLMAgent):
+            turns = env.initial_turns() or [
+                Turn(idx=0, role=Role.AGENT, content=FIRST_AGENT_MESSAGE)
+            ]
+            prefix = agent.request(turns)
+        await client.warm_up(prefix)
 
     # -- secrets ------------------------------------------------------------------------------
     def _secret_key(self) -> str:
@@ -510,37 +533,17 @@ class Study:
         self, a: Assignment, form: Mapping[str, str], *, started_at: datetime | None = None
     ) -> dict[str, str]:
         """Validate and store the answers. Returns {field: problem} (empty when stored)."""
-        q = self.questionnaire
-        limit = self.config.max_text_answer_chars
-        answers: dict[str, int | str | None] = {}
-        errors: dict[str, str] = {}
-        free: list[str] = []
-        for item in q.items:
-            raw = strip_controls(form.get(item.field) or "").strip()
-            if item.kind == ItemKind.TEXT:
-                if len(raw) > limit:
-                    errors[item.field] = (
-                        f"Please keep this to {limit} characters or fewer (it has {len(raw)})."
-                    )
-                answers[item.field] = raw or None
-                if raw:
-                    free.append(raw)
-                continue
-            if not raw:
-                errors[item.field] = "Please answer this question."
-                continue
-            try:
-                answers[item.field] = item.validate_answer(raw)
-            except ValueError:
-                errors[item.field] = "Please pick one of the options."
+        answers, free, errors = read_answers(
+            self.questionnaire, form, text_limit=self.config.max_text_answer_chars
+        )
         if errors:
             return errors
         fb = Feedback(
             session_id=a.session_id,
             respondent_kind=UserKind.HUMAN,
             respondent_id=a.participant_id,
-            questionnaire=q.name,
-            questionnaire_version=q.version,
+            questionnaire=self.questionnaire.name,
+            questionnaire_version=self.questionnaire.version,
             answers=answers,
             free_text="\n\n".join(free) or None,
             meta={
