@@ -152,6 +152,12 @@ class DomainEnvironment:
         """OpenAI-format function schemas of the agent's tools (τ²'s own schemas)."""
         return _tool_schemas(self._env.tools, self._env.get_tools)
 
+    def tool_kinds(self) -> dict[str, str]:
+        """τ²'s type of each agent tool: `read`, `write`, `think` or `generic` (the probe agent
+        asks for confirmation before every `write`, as the domain policies require)."""
+        toolkit = self._env.tools
+        return {name: str(toolkit.tool_type(name).value) for name in toolkit.tools}
+
     def user_tools(self) -> list[dict[str, Any]]:
         """Tools the user can call (τ² telecom's phone); empty in airline and retail."""
         if self._env.user_tools is None:
@@ -203,6 +209,11 @@ class DomainEnvironment:
         if expected is None or expected != self._calls:
             return None
         return self._env
+
+    def sync(self) -> None:
+        """τ²'s `Environment.sync_tools`, which its orchestrator runs after every step (a no-op
+        but in telecom, where it syncs the user's phone with the network's records)."""
+        self._env.sync_tools()
 
     def call(self, tc: ToolCall, *, requestor: Role, idx: int) -> Turn:
         """Execute one tool call and return the tool turn (errors are results, as in τ²)."""

@@ -25,14 +25,17 @@ from simgap.report.fmt import (
     COMPONENT_TITLES,
     FEATURE_TITLES,
     FIELD_TITLES,
+    PASS_K_NOTE,
     PEOPLE_COLOUR,
     REASON_TITLES,
+    categories_text,
     ci,
     colours,
     failure_share,
     feature_value,
     noise_text,
     num,
+    pass_k_grid,
     pct,
     points,
     pt_ci,
@@ -149,6 +152,7 @@ def _table(doc: ScoreDoc, names: Names, cols: Mapping[str, str]) -> list[dict[st
             {
                 "rank": "" if ceiling else rank,
                 "label": f"{names.ceiling} (ceiling)" if ceiling else r.label,
+                "agent": ", ".join(r.agents) or "-",
                 "ceiling": ceiling,
                 "colour": "" if ceiling else cols.get(r.label, ""),
                 "synthetic": r.synthetic and not ceiling,
@@ -169,6 +173,7 @@ def _table(doc: ScoreDoc, names: Names, cols: Mapping[str, str]) -> list[dict[st
                 "noise": "" if ceiling else noise_text(r),
                 "ties": "" if ceiling else ties_text(r),
                 "size": f"{r.n_sessions} / {r.n_tasks}",
+                "categories": categories_text(r.sessions_by_category),
                 "excluded": ""
                 if ceiling
                 else (
@@ -390,6 +395,8 @@ def render_html(
             for r in doc.rows
         ],
         "ratings": ratings_table,
+        "pass_k": pass_k_grid(doc, names.ref),
+        "pass_k_note": PASS_K_NOTE,
         "has_details": doc.details is not None,
         "capability": capability,
         "cap_pearson": _r(capability.pearson, capability.pearson_p) if capability else "",

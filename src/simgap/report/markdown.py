@@ -11,11 +11,14 @@ import re
 
 from simgap.report.capability import CapabilityJoin
 from simgap.report.fmt import (
+    PASS_K_NOTE,
     REASON_TITLES,
+    categories_text,
     ci,
     failure_share,
     noise_text,
     num,
+    pass_k_grid,
     pct,
     points,
     pt_ci,
@@ -67,6 +70,7 @@ def render_markdown(
     head = [
         "#",
         "simulator",
+        "agent",
         "USI",
         f"{lvl}% CI",
         "± sd",
@@ -97,6 +101,7 @@ def render_markdown(
         cells = [
             "" if ceiling else str(rank),
             label,
+            md(", ".join(r.agents)) or "-",
             f"**{num(r.usi.value)}**",
             ci(r.usi),
             num(r.usi.std),
@@ -112,6 +117,15 @@ def render_markdown(
         ]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
+    counted = [r for r in doc.rows if r.sessions_by_category]
+    if counted:
+        out.append(
+            "Sessions read (completed / model failures, scored 0 as τ² scores them / "
+            "infrastructure errors or interrupted, not scored): "
+            + "; ".join(f"{md(r.label)} {categories_text(r.sessions_by_category)}" for r in counted)
+            + ". Success rates are over the first two."
+        )
+        out.append("")
     if doc.ceiling is not None and doc.ceiling.usi.value is not None:
         out.append(
             f"**Human ceiling** ({'reference' if synthetic else 'people'} scored against "
@@ -123,6 +137,18 @@ def render_markdown(
             "**Human ceiling**: n/a (needs two reference batches or tasks with 2+ sessions)."
         )
     out.append("")
+
+    grid = pass_k_grid(doc, "reference" if synthetic else "people")
+    if grid is not None:
+        head_k, lines_k = grid
+        out.append("### Reliability: pass^k")
+        out.append("")
+        out.append(md(PASS_K_NOTE))
+        out.append("")
+        out.append("| " + " | ".join(md(h) for h in head_k) + " |")
+        out.append("|" + "|".join([":---"] + ["---:"] * (len(head_k) - 1)) + "|")
+        out += ["| " + " | ".join(md(c) for c in cells) + " |" for cells in lines_k]
+        out.append("")
 
     out.append("## Success-rate inflation")
     out.append("")

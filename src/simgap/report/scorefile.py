@@ -96,11 +96,25 @@ class TieDoc(_Model):
     noise_floor: float | None = None
 
 
+class PassKDoc(_Model):
+    """τ-bench's pass^k of a row for one k (docs/metrics.md §7); absent in older files."""
+
+    k: int
+    sim: Est = Field(default_factory=Est)
+    n_tasks: int = 0
+    reference: Est | None = None
+    inflation: Est | None = None
+    n_tasks_reference: int = 0
+    sim_on_reference_tasks: float | None = None
+    tasks_too_few_tries: int = 0
+
+
 class RowDoc(_Model):
     label: str
     kind: str = "candidate"
     spec: str = ""
     user_ids: list[str] = Field(default_factory=list)
+    agents: list[str] = Field(default_factory=list)  # the agent(s) the row's sessions ran with
     synthetic: bool = False
     n_sessions: int
     n_tasks: int
@@ -113,7 +127,10 @@ class RowDoc(_Model):
     failures: FailuresDoc | None = None
     noise_floor: NoiseDoc | None = None
     not_distinguishable: list[TieDoc] = Field(default_factory=list)
+    pass_k: list[PassKDoc] = Field(default_factory=list)
     excluded: dict[str, int] = Field(default_factory=dict)
+    # completed / model_failure / infra_error / running (docs/protocol.md); absent before
+    sessions_by_category: dict[str, int] = Field(default_factory=dict)
     features: dict[str, FeatureValues] = Field(default_factory=dict)
     gaps: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
@@ -128,6 +145,8 @@ class ReferenceDoc(_Model):
     batches: dict[str, int] = Field(default_factory=dict)
     eval_available: bool = True
     synthetic_sessions: int | None = None
+    pass_k: list[PassKDoc] = Field(default_factory=list)
+    sessions_by_category: dict[str, int] = Field(default_factory=dict)
 
 
 class SettingsDoc(_Model):
@@ -144,6 +163,7 @@ class SettingsDoc(_Model):
     resampling_detail: str = ""
     repeats: int | None = None
     alpha: float = 0.05
+    scorer: str = "simgap"  # "paper": the authors' reference scorer's rules (--paper)
 
 
 class ComparisonDoc(_Model):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from simgap.agents import Agent, build_agent
+from simgap.agents.registry import agent_needs_model
 from simgap.domains import DomainEnvironment
 from simgap.domains.environment import fast_eval_enabled
 from simgap.domains.fast_env import env_domain_name
@@ -35,17 +36,23 @@ from simgap.llm.factory import make_client
 from simgap.models import (
     AgentSpec,
     Session,
+    SessionCategory,
     SessionStatus,
     Termination,
     Usage,
     UserKind,
 )
-from simgap.sessions.driver import DEFAULT_MAX_ERRORS, DEFAULT_MAX_STEPS, SessionDriver
+from simgap.sessions.driver import SessionDriver
 from simgap.sessions.plan import SessionPlan, preset_identity
+from simgap.sessions.protocol import Protocol as ConversationProtocol
+from simgap.sessions.protocol import get_protocol
 from simgap.sessions.reward_pool import RewardPool
 from simgap.sessions.simulate import simulate
 from simgap.store import SessionFilter, Store
 from simgap.users import UserContext, build_user
+
+# A sweep summary names this many model failures (the count covers them all).
+MAX_LISTED_MODEL_FAILURES = 5
 
 # Below this many sessions to run, worker processes for rewards cost more than they save.
 MIN_SESSIONS_FOR_REWARD_POOL = 32
@@ -102,8 +109,9 @@ class SweepAborted(SimgapError):
 @dataclass
 class RunOptions:
     concurrency: int = 4
-    max_steps: int = DEFAULT_MAX_STEPS
-    max_errors: int = DEFAULT_MAX_ERRORS
+    # τ²'s limits; None: the session's protocol's (`tau2`: 200 steps, 10 tool errors).
+    max_steps: int | None = None
+    max_errors: int | None = None
     use_cache: bool = True
     cache_path: Path | None = None
     # Processes running τ²'s reward evaluator. None: none with the fast evaluation path (the
@@ -150,10 +158,20 @@ class SweepSummary:
     wall_s: float
     failures: list[tuple[str, str]] = field(default_factory=list)
     terminations: dict[str, int] = field(default_factory=dict)
+    # Sessions per `SessionCategory` (completed, model_failure, infra_error, running).
+    categories: dict[str, int] = field(default_factory=dict)
+    # (session id, who failed: cause) of model failures, the first few (scored 0, not retried).
+    model_failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def success_rate(self) -> float | None:
+        """Successes over every scored session: completed ones and model failures (scored 0
+        as τ² scores them). Infrastructure errors are not in it: they have no reward yet and
+        are retried on rerun (`categories` counts them)."""
         return None if self.rewarded == 0 else self.successes / self.rewarded
+
+    def category(self, c: SessionCategory) -> int:
+        return self.categories.get(c.value, 0)
 
 
 class _TrackedClient(LLMClient):
@@ -223,8 +241,24 @@ class SweepRunner:
         return min(cores, 8) if cores >= 2 and n_sessions >= MIN_SESSIONS_FOR_REWARD_POOL else 0
 
     # -- one session --------------------------------------------------------------------------
+    def protocol(self, plan: SessionPlan) -> ConversationProtocol:
+        """The plan's protocol with this run's limits (`--max-steps/--max-errors`) applied."""
+        return get_protocol(plan.protocol).with_limits(
+            max_steps=self.options.max_steps, max_errors=self.options.max_errors
+        )
+
+    def model_configs(self, plan: SessionPlan) -> tuple[ModelConfig, ModelConfig | None]:
+        """(agent, simulator) model configs with the protocol's sampling defaults filled in
+        where the configs leave them unset (τ²: temperature 0.0 for both)."""
+        p = get_protocol(plan.protocol)
+        agent = p.sampled(self.agent_config, role="agent")
+        model = plan.preset.model
+        return agent, None if model is None else p.sampled(model, role="user")
+
     def new_session(self, plan: SessionPlan) -> Session:
         preset = plan.preset
+        protocol = self.protocol(plan)
+        agent_cfg, user_cfg = self.model_configs(plan)
         return Session(
             session_id=plan.session_id,
             task_id=plan.task.task_id,
@@ -239,16 +273,25 @@ class SweepRunner:
                 "user_preset": preset_identity(preset),
                 "user_family": preset.family,
                 "synthetic": preset.synthetic,
-                "max_steps": self.options.max_steps,
-                "max_errors": self.options.max_errors,
+                "protocol": protocol.describe(),
+                "max_steps": protocol.max_steps,
+                "max_errors": protocol.max_errors,
+                "sampling": {
+                    "agent": _sampling(agent_cfg, plan.seed)
+                    if agent_needs_model(plan.agent.name)
+                    else None,
+                    "user": None if user_cfg is None else _sampling(user_cfg, plan.seed),
+                },
             },
         )
 
     async def run_one(self, plan: SessionPlan) -> SessionOutcome:
-        agent_client = self.client("agent", self.agent_config)
-        user_client = (
-            self.client("user", plan.preset.model) if plan.preset.model is not None else None
+        agent_cfg, user_cfg = self.model_configs(plan)
+        # a model-free agent (the probe, a plugin that says so) gets no client at all
+        agent_client = (
+            self.client("agent", agent_cfg) if agent_needs_model(plan.agent.name) else None
         )
+        user_client = self.client("user", user_cfg) if user_cfg is not None else None
 
         def make_agent(env: DomainEnvironment) -> Agent:
             return build_agent(plan.agent, agent_client, env)
@@ -258,13 +301,13 @@ class SweepRunner:
             self.new_session(plan),
             plan.task,
             make_agent,
-            max_steps=self.options.max_steps,
-            max_errors=self.options.max_errors,
+            protocol=self.protocol(plan),
         )
         driver.reward_pool = self._reward_pool
         if not driver.done:
             user = build_user(
-                plan.preset, UserContext(plan.task, driver.env, user_client, plan.seed)
+                plan.preset,
+                UserContext(plan.task, driver.env, user_client, plan.seed, preset=plan.preset),
             )
             try:
                 await simulate(driver, user)
@@ -372,12 +415,19 @@ def summarise_sessions(
     10,000 sessions is summarised in the memory of one (the store streams them)."""
     usage = Usage()
     terms: dict[str, int] = {}
+    cats: dict[str, int] = {c.value: 0 for c in SessionCategory}
+    model_failures: list[tuple[str, str]] = []
     failures: list[tuple[str, str]] = []
     done = rewarded = successes = done_turns = 0
     for s in sessions:
         usage = usage + s.usage
         key = s.termination.value if s.termination else s.status.value
         terms[key] = terms.get(key, 0) + 1
+        cats[s.category.value] += 1
+        mf = s.meta.get("model_failure")
+        listed = len(model_failures) < MAX_LISTED_MODEL_FAILURES
+        if listed and s.category == SessionCategory.MODEL_FAILURE and isinstance(mf, dict):
+            model_failures.append((s.session_id, f"{mf.get('role')}: {mf.get('cause')}"))
         if s.status == SessionStatus.FAILED:
             failures.append((s.session_id, s.error or "unknown error"))
         if s.status == SessionStatus.DONE:
@@ -399,13 +449,26 @@ def summarise_sessions(
         wall_s=wall_s,
         failures=failures,
         terminations=terms,
+        categories=cats,
+        model_failures=model_failures,
     )
 
 
+def _sampling(config: ModelConfig, seed: int | None) -> dict[str, Any]:
+    """The sampling parameters a model is called with (stored with every session)."""
+    return {
+        "model": config.model,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_tokens": config.max_tokens,
+        "seed": seed,
+    }
+
+
 def _client_of(
-    e: LLMError, agent: _TrackedClient, user: _TrackedClient | None
+    e: LLMError, agent: _TrackedClient | None, user: _TrackedClient | None
 ) -> _TrackedClient | None:
-    if e.model == agent.config.model:
+    if agent is not None and e.model == agent.config.model:
         return agent
     if user is not None and e.model == user.config.model:
         return user

@@ -206,7 +206,12 @@ class StudyConfig(BaseModel):
         return DEFAULT_LOCAL_CHATS if self.model_config_for_agent().is_local else None
 
     def model_config_for_agent(self) -> ModelConfig:
-        return ModelConfig.model_validate(self.agent.model_dump(exclude={"name"}))
+        """The agent's model config, with τ²'s sampling default (temperature 0.0) where the
+        study leaves it unset: people meet the agent simulators meet (docs/protocol.md)."""
+        from simgap.sessions.protocol import TAU2
+
+        cfg = ModelConfig.model_validate(self.agent.model_dump(exclude={"name"}))
+        return TAU2.sampled(cfg, role="agent")
 
     def load_questionnaire(self, *, base_dir: Path | None = None) -> Questionnaire:
         q = self.questionnaire
@@ -305,7 +310,7 @@ agent:                      # the agent under test
   model: local              # embedded offline model; or e.g. openai/gpt-4.1-mini
   # api_base: http://127.0.0.1:8001/v1
   # api_key_env: OPENAI_API_KEY   # the NAME of the variable holding the key, never the key
-  # temperature: 0.0
+  # temperature: 0.0       # unset: τ²'s default, 0.0
 
 access:
   mode: crowd               # crowd: /start?PROLIFIC_PID=...  token: /start?token=...  open: anyone
