@@ -309,13 +309,6 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=30)
 
-    def kill(self) -> None:
-        """Stop at once, like a crash: open connections (a long-poll in flight) are dropped,
-        not drained, and the app's shutdown never runs."""
-        self.server.force_exit = True
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
 
 def build_app(config: StudyConfig, store: Store, **kw: Any) -> Any:
     kw.setdefault("admin_password", ADMIN_PASSWORD)
