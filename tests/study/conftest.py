@@ -114,10 +114,16 @@ def full_answers(**over: str) -> dict[str, str]:
 class Person:
     """One participant's browser without JavaScript quirks: own cookie jar, same app."""
 
-    def __init__(self, app: Any, *, cookies: httpx.Cookies | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        cookies: httpx.Cookies | None = None,
+        client: tuple[str, int] = ("127.0.0.1", 123),
+    ) -> None:
         self.app = app
         self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
+            transport=httpx.ASGITransport(app=app, client=client),
             base_url="http://test",
             follow_redirects=True,
             cookies=cookies,
@@ -193,8 +199,8 @@ async def people() -> AsyncIterator[list[Person]]:
 class LiveServer:
     """uvicorn serving the app on 127.0.0.1 in a thread (a real socket for Chromium)."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
+    def __init__(self, app: Any, *, port: int | None = None) -> None:
+        self.port = port or free_port()
         cfg = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
         )

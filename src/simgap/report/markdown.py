@@ -70,6 +70,7 @@ def render_markdown(
     head = [
         "#",
         "simulator",
+        "agent",
         "USI",
         f"{lvl}% CI",
         "± sd",
@@ -100,6 +101,7 @@ def render_markdown(
         cells = [
             "" if ceiling else str(rank),
             label,
+            md(", ".join(r.agents)) or "-",
             f"**{num(r.usi.value)}**",
             ci(r.usi),
             num(r.usi.std),
