@@ -29,13 +29,25 @@ def agent_script(req: dict[str, Any]) -> Reply:
 
 def customer_script(req: dict[str, Any]) -> Reply:
     k = n_user_turns(req)
-    return Reply.text("ok thanks ###STOP###" if k >= 2 else f"turn {k}: I need help with my booking")
+    return Reply.text(
+        "ok thanks ###STOP###" if k >= 2 else f"turn {k}: I need help with my booking"
+    )
 
 
 def _content(s: Session) -> dict[str, Any]:
     """Everything that must match across engines (timestamps and latencies excluded)."""
     return {
-        "turns": [(t.idx, t.role, t.content, [c.model_dump() for c in t.tool_calls], t.tool_call_id, t.tool_error) for t in s.turns],
+        "turns": [
+            (
+                t.idx,
+                t.role,
+                t.content,
+                [c.model_dump() for c in t.tool_calls],
+                t.tool_call_id,
+                t.tool_error,
+            )
+            for t in s.turns
+        ],
         "reward": None if s.reward is None else (s.reward.value, s.reward.breakdown),
         "termination": s.termination,
         "status": s.status,

@@ -27,8 +27,8 @@ def demo(
     agent_model: str = typer.Option(
         "local", "--agent-model", help="Model of an agent that needs one (llm_agent_gt...)."
     ),
-    max_steps: int = typer.Option(40, "--max-steps", help="τ² step limit per session."),
-    bootstrap: int = typer.Option(500, "--bootstrap", "-B", help="Bootstrap resamples."),
+    max_steps: int = typer.Option(40, "--max-steps", min=2, help="τ² step limit per session."),
+    bootstrap: int = typer.Option(500, "--bootstrap", "-B", min=0, help="Bootstrap resamples."),
 ) -> None:
     """The main job, offline and with no key: the `probe` agent (deterministic, model-free,
     gold-informed, information-gated: it acts only on what the customer said and agreed to)
