@@ -9,8 +9,9 @@ run → feedback → score → report on a few τ²-bench airline tasks:
   the customer says decides the reward). `--agent local` (or any model, or any registered or
   plugin agent) puts a real agent under test instead;
 * the simulators are `local` (τ²'s user prompt on the embedded SmolLM2-135M: no key, no
-  network; it runs on the first `llm_tasks` tasks only, as it costs nearly all of the demo's
-  time) and the parametric, non-LLM `behavior` (synthetic);
+  network; it runs on the first `llm_tasks` tasks only, with a step limit of its own,
+  `llm_max_steps`, as its calls cost nearly all of the demo's time) and the parametric,
+  non-LLM `behavior` (synthetic: an LLM-simulator-like profile, forthcoming and cooperative);
 * the reference is the `standin` simulator: a parametric generator whose profile leans toward
   the tendencies the paper reports for people. It is a SYNTHETIC STAND-IN, not people: its
   sessions are stored with `meta.synthetic`, their batches are named `synthetic-b1..b3`, and
@@ -34,8 +35,8 @@ from simgap.llm.base import ModelConfig
 from simgap.models import AgentSpec, Task
 from simgap.sessions import RunOptions, SweepSummary, plan_sessions, run_sweep
 from simgap.sessions.plan import SessionPlan
-from simgap.sessions.runner import ProgressSink
-from simgap.store import Store
+from simgap.sessions.runner import ProgressSink, summarise_sessions
+from simgap.store import SessionFilter, Store
 from simgap.users import get_preset
 
 Say = Callable[[str], None]
@@ -60,6 +61,9 @@ class DemoOptions:
     agent_model: str = "local"  # the model of an agent that needs one
     agent_max_tokens: int = 96
     max_steps: int = 40
+    # τ² step limit for sessions of simulators on a model: the embedded 135M customer never
+    # ends a chat by itself (it reaches any limit), so its one session is kept short
+    llm_max_steps: int = 6
     bootstrap: int = 500
     permutations: int = 200
     seed: int = 300
@@ -164,15 +168,29 @@ def run_demo(
     )
     store = Store(db)
     try:
-        summary = run_sweep(
-            store,
-            plans,
-            agent_config=agent_cfg,
-            # one session at a time: the embedded model keeps its KV cache for the session's
-            # growing prompt (two sessions interleaved would reprocess it on every call)
-            options=RunOptions(concurrency=1, max_steps=opts.max_steps),
-            progress=progress,
-            agent_name=plans[0].agent.name if plans else "llm",
+        on_model = [p for p in plans if p.preset.model is not None]
+        parametric = [p for p in plans if p.preset.model is None]
+        ran = already = 0
+        for part, limit in ((on_model, opts.llm_max_steps), (parametric, opts.max_steps)):
+            if not part:
+                continue
+            done = run_sweep(
+                store,
+                part,
+                agent_config=agent_cfg,
+                # one session at a time: the embedded model keeps its KV cache for the
+                # session's growing prompt (two interleaved would reprocess it on every call)
+                options=RunOptions(concurrency=1, max_steps=limit),
+                progress=progress,
+                agent_name=plans[0].agent.name,
+            )
+            ran, already = ran + done.ran, already + done.already_done
+        summary = summarise_sessions(
+            store.iter_sessions(SessionFilter(session_ids=[p.session_id for p in plans])),
+            planned=len(plans),
+            ran=ran,
+            already=already,
+            wall_s=time.perf_counter() - t0,
         )
     finally:
         store.close()

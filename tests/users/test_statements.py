@@ -20,6 +20,7 @@ from simgap.store import Store
 from simgap.users import BehaviorProfile, BehaviorSimulator, ErrorReactions, get_preset
 from simgap.users import phrases as ph
 from simgap.users.agent_moves import AgentMove, classify_agent_message
+from simgap.users.base import UserReply
 from simgap.users.kinds import preset_profile
 from simgap.users.profile import MARKERS
 from simgap.users.statements import bare_value, parse_request, scenario_statements
@@ -240,3 +241,73 @@ async def test_a_customer_who_stays_vague_and_gives_up_fails_by_its_own_doing(tm
     label = attribute_failure(s, task)
     assert label is not None and label.reason == FailureReason.GAVE_UP_EARLY
     store.close()
+
+
+# -- the two presets the demo compares: the same mechanism, different probabilities -----------
+def preset_sim(name: str, seed: int, task: Task = CABIN, **override: object) -> BehaviorSimulator:
+    prof = preset_profile(get_preset(name))
+    return BehaviorSimulator(name, task, prof.model_copy(update=override), seed)
+
+
+def replies(sim: BehaviorSimulator, *questions: str) -> list[UserReply]:
+    """Like `ask`, the replies themselves (text and meta)."""
+    turns = [Turn(idx=0, role=Role.AGENT, content="Hi! How can I help you today?")]
+    out = []
+    for q in (None, *questions):
+        if q is not None:
+            turns.append(Turn(idx=len(turns), role=Role.AGENT, content=q))
+        r = sim.next_reply(turns)
+        turns.append(Turn(idx=len(turns), role=Role.USER, content=r.content, meta=r.meta))
+        out.append(r)
+    return out[1:]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_behavior_answers_the_cabin_question_with_the_scenarios_cabin(seed: int) -> None:
+    """`behavior` (LLM-like: never vague, never withholds) says the scenario's cabin class the
+    first time it is asked, on every seed."""
+    (r,) = replies(preset_sim("behavior", seed), CABIN_Q)
+    assert "business" in (r.content or "").lower()
+    assert r.meta.get("statements") == [0] and "withheld_statements" not in r.meta
+
+
+def test_standin_that_always_withholds_withholds_the_cabin() -> None:
+    """`standin` with its withholding probability set to 1 refuses the first time, whatever
+    the seed; with 0 (and never vague) it answers at once."""
+    for seed in range(10):
+        (r,) = replies(preset_sim("standin", seed, withhold=1.0), CABIN_Q)
+        assert "business" not in (r.content or "").lower()
+        assert r.meta.get("withheld_statements") == [0]
+    for seed in range(10):
+        (r,) = replies(preset_sim("standin", seed, withhold=0.0, vague=0.0), CABIN_Q)
+        assert "business" in (r.content or "").lower(), r.content
+
+
+def test_standin_gives_the_cabin_less_often_than_behavior() -> None:
+    """Over 400 seeds: `behavior` answers the cabin question at once every time; `standin`
+    with probability (1 - withhold) * (terse + (1 - terse) * (1 - vague)) (a bare answer is
+    the option itself, never vague): 0.7 * (0.5 + 0.5 * 0.7) = 0.595 with the preset's
+    numbers (hand-computed; 400 draws: sd 0.025, allowed ±0.08)."""
+
+    def share(name: str) -> float:
+        hits = 0
+        for seed in range(400):
+            (r,) = replies(preset_sim(name, seed), CABIN_Q)
+            hits += r.meta.get("statements") == [0]
+        return hits / 400
+
+    prof = preset_profile(get_preset("standin"))
+    expected = (1 - prof.withhold) * (prof.terse + (1 - prof.terse) * (1 - prof.vague))
+    assert expected == pytest.approx(0.595)  # the preset's numbers, as the docs give them
+    assert share("behavior") == 1.0
+    assert abs(share("standin") - expected) < 0.08
+
+
+def test_replies_are_determined_by_the_seed() -> None:
+    qs = (CABIN_Q, "What is your total number of checked bags?", CABIN_Q, "What is your user id?")
+    for name in ("behavior", "standin"):
+        a = [(r.content, r.meta) for r in replies(preset_sim(name, 5), *qs)]
+        b = [(r.content, r.meta) for r in replies(preset_sim(name, 5), *qs)]
+        assert a == b
+    runs = {tuple(r.content for r in replies(preset_sim("standin", s), *qs)) for s in range(8)}
+    assert len(runs) > 1  # the seed matters

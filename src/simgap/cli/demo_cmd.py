@@ -28,6 +28,13 @@ def demo(
         "local", "--agent-model", help="Model of an agent that needs one (llm_agent_gt...)."
     ),
     max_steps: int = typer.Option(40, "--max-steps", min=2, help="τ² step limit per session."),
+    llm_max_steps: int = typer.Option(
+        6,
+        "--llm-max-steps",
+        min=2,
+        help="τ² step limit for sessions of simulators on a model (the embedded customer "
+        "never ends a chat by itself; each of its turns costs seconds).",
+    ),
     bootstrap: int = typer.Option(500, "--bootstrap", "-B", min=0, help="Bootstrap resamples."),
 ) -> None:
     """The main job, offline and with no key: the `probe` agent (deterministic, model-free,
@@ -52,6 +59,7 @@ def demo(
         agent=agent,
         agent_model=agent_model,
         max_steps=max_steps,
+        llm_max_steps=llm_max_steps,
         bootstrap=bootstrap,
     )
     console.print(

@@ -93,6 +93,8 @@ _DETAIL_ASK = re.compile(
     + _NOUN
     + r"|\bwhich\s+(?:\w+\s+)?"
     + _NOUN
+    + r"|\bwhat(?:'s| is| are)\s+(?:[\w']+\s+){0,2}?"  # "what is passenger 2's name?"
+    + _NOUN
 )
 _QUESTION = re.compile(r"\?|\((?:yes/no|y/n)\)|\byes or no\b")
 _ANYTHING_ELSE = re.compile(r"\b(?:anything|something) else\b")

@@ -253,8 +253,9 @@ class BehaviorSimulator(UserSimulator):
             if m in on and m in ph.MARKER_PHRASES and m != "emotion"
         ]
         context: list[str] = []
-        if long_turn:
-            pool = [*self.scenario.context, *ph.FILLERS]
+        if long_turn:  # a turn that keeps something back does not volunteer the scenario
+            keeping = any(k in meta for k in ("withheld", "withheld_statements", "vague_answer"))
+            pool = [*([] if keeping else self.scenario.context), *ph.FILLERS]
             start = int(rng.integers(len(pool)))
             for j in range(len(pool)):
                 words = len(" ".join([*pre, body, *context, *post]).split())

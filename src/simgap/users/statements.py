@@ -47,7 +47,7 @@ _STOP = frozenset(
     us please could would can may might will shall should do does did have has had need needs
     tell give provide share send know confirm verify spell let still go on before further
     continue more also just like want wanted any some one number first last full new total
-    there here then so if not no yes ok okay again""".split()  # noqa: SIM905
+    there here then so if not no yes ok okay again about choice preference""".split()  # noqa: SIM905
 )
 _SYNONYMS = {
     "baggage": "bag",
@@ -340,11 +340,14 @@ _DISTINCT_KINDS = frozenset({"code", "date", "email", "id"})  # a value of one a
 def statement_score(st: Statement, req: Request) -> int:
     """How well a statement answers a request (0: it does not).
 
-    An offered option wins outright; else an answer rule by the words its cue shares with the
-    request; else a statement holding a value, by the content words it shares.
+    An offered option wins outright (said plainly before said under a condition: "I want
+    business" answers "which cabin?" before "if business is full, basic economy"); else an
+    answer rule by the words its cue shares with the request; else a statement holding a
+    value, by the content words it shares (a name or date asked for another passenger is
+    answered by a statement holding one: the customer's own are in its known details).
     """
     if req.options and _option_in(_main_clause(st.sentence), req.options):
-        return 100
+        return 95 if _CONDITION.match(st.sentence) else 100
     if req.options and _option_in(st.sentence, req.options):
         return 90
     if st.rule and st.cue:  # the prescribed answer, when its cue covers most of the request
@@ -354,7 +357,8 @@ def statement_score(st: Statement, req: Request) -> int:
         return 0
     shared = len(st.words & req.words)
     typed = any(value_kind(v) == req.kind for v in st.values)
-    if not shared and not (typed and req.kind in _DISTINCT_KINDS):
+    distinct = req.kind in _DISTINCT_KINDS or (req.someone_else and req.kind in {"name"})
+    if not shared and not (typed and distinct):
         return 0
     return shared + int(typed)
 
