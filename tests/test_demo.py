@@ -61,6 +61,14 @@ def test_demo_runs_end_to_end_and_labels_the_reference_synthetic(
         s for s in sessions if s.termination is not None and s.termination.value == "max_steps"
     ]
     assert len(by_limit) <= 0.2 * len(sessions), [(s.user_id, s.task_id) for s in by_limit]
+    # the embedded customer's session has its own, short step limit (--llm-max-steps 6)
+    (local,) = [s for s in sessions if s.user_id == "local"]
+    assert len(local.turns) <= 6 + 1, len(local.turns)  # the greeting is not a step
+    assert all(
+        s.termination and s.termination.value == "user_stop"
+        for s in sessions
+        if s.user_id == "behavior"
+    )
     standin = [s for s in sessions if s.user_id == "standin"]
     assert all(is_synthetic_session(s) for s in standin)
     assert {s.batch for s in standin} == {"synthetic-b1", "synthetic-b2", "synthetic-b3"}
@@ -78,6 +86,13 @@ def test_demo_runs_end_to_end_and_labels_the_reference_synthetic(
     assert sorted(r["label"] for r in score["rows"]) == ["behavior", "local"]
     assert all(r["agents"] == ["probe"] for r in score["rows"])
     assert score["ceiling"] is not None
+    # the success-inflation column has a value for the parametric simulator: behavior never
+    # withholds, so it reaches the gold on both tasks, and its inflation is its SR minus the
+    # stand-in's (the full 6-task comparison: tests/test_demo_inflation.py)
+    (beh,) = [r for r in score["rows"] if r["label"] == "behavior"]
+    assert beh["sr_sim"]["value"] == 1.0
+    ref_sr = beh["sr_human"]["value"]
+    assert beh["sr_inflation"]["value"] == pytest.approx(1.0 - ref_sr)
     for row in score["rows"]:
         usi = row["usi"]["value"]
         assert usi is None or 0.0 <= usi <= 100.0

@@ -49,7 +49,7 @@ REFERENCE_BATCHES = ("synthetic-b1", "synthetic-b2", "synthetic-b3")
 
 @dataclass
 class DemoOptions:
-    """What the demo runs. The defaults keep it under 10 minutes on 2 cores."""
+    """What the demo runs. The defaults keep it under 2 minutes on 2 cores (docs/probe.md)."""
 
     out_dir: Path = Path("simgap-demo")
     tasks: int = 6
