@@ -7,6 +7,7 @@ without touching each other. Errors derived from `SimgapError` print as one line
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -60,16 +61,30 @@ def _root(
         raise typer.Exit()
 
 
+INTERRUPTED = "interrupted: finished work is stored; rerun the same command to resume"
+
+
 def main() -> None:
-    """Entry point: run the app, turning SimgapError into a one-line message."""
+    """Entry point: run the app, turning SimgapError into a one-line message and Ctrl-C into
+    the resume hint with exit status 130 (Typer turns a KeyboardInterrupt into a silent
+    exit 130 inside `app()`; nothing else in simgap exits with 130)."""
+    # A call cancelled by Ctrl-C leaves litellm's coroutine unawaited; Python's warning about
+    # it (printed at exit, with a source line) would bury the one-line hint.
+    warnings.filterwarnings(
+        "ignore", message="coroutine .* was never awaited", category=RuntimeWarning
+    )
     try:
         app()
     except SimgapError as e:
         console_err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        console_err.print("interrupted: finished work is stored; rerun the same command to resume")
+        console_err.print(INTERRUPTED, highlight=False, soft_wrap=True)
         sys.exit(130)
+    except SystemExit as e:
+        if e.code == 130:
+            console_err.print(INTERRUPTED, highlight=False, soft_wrap=True)
+        raise
 
 
 if __name__ == "__main__":

@@ -150,6 +150,10 @@ class SweepSummary:
     wall_s: float
     failures: list[tuple[str, str]] = field(default_factory=list)
     terminations: dict[str, int] = field(default_factory=dict)
+    # Engines that spread sessions (`--engine ray`): sessions run now per node, and what
+    # happened to the workers (lost nodes, sessions re-queued).
+    per_node: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def success_rate(self) -> float | None:
