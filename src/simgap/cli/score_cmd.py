@@ -81,10 +81,23 @@ def _noise(r: Any) -> str:
     return f"{nf.spread['USI']:.1f} ({nf.n_repeats}×)"
 
 
+def _ref_word(lb: Any) -> str:
+    """How the legend names the reference: people only when it is people."""
+    ref = lb.reference
+    return "people" if (ref.get("kind") or "people") == "people" and not ref["synthetic"] else "ref"
+
+
 def leaderboard_table(lb: Any) -> Table:
     """The Rich leaderboard: ceiling row first, then candidates by USI."""
     ref = lb.reference
-    synth = " [bold yellow](SYNTHETIC reference)[/]" if ref["synthetic"] else ""
+    kind = ref.get("kind") or ("synthetic" if ref["synthetic"] else "people")
+    synth = (
+        " [bold yellow](SYNTHETIC reference)[/]"
+        if ref["synthetic"]
+        else " [bold yellow](reference of simulators, not people)[/]"
+        if kind == "simulator"
+        else ""
+    )
     t = Table(
         title=f"User-Sim Index vs {ref['label']} ({ref['n_sessions']} sessions, "
         f"{ref['n_tasks']} tasks, batches: {', '.join(ref['batches']) or '-'}){synth}",
@@ -103,7 +116,7 @@ def leaderboard_table(lb: Any) -> Table:
         ("Eval", {"justify": "right"}),
         ("1−ECE", {"justify": "right"}),
         ("SR sim", {"justify": "right"}),
-        ("SR ref" if ref["synthetic"] else "SR hum", {"justify": "right"}),
+        ("SR hum" if kind == "people" else "SR ref", {"justify": "right"}),
         ("ΔSR", {"justify": "right"}),
         ("ΔSR CI", {"justify": "right", "no_wrap": True}),
         ("fails by user", {"justify": "right", "no_wrap": True}),
@@ -163,7 +176,15 @@ def leaderboard_table(lb: Any) -> Table:
 
 
 def score(
-    reference: Annotated[str, typer.Option("--reference", "-r", help=f"The people. {SET_HELP}")],
+    reference: Annotated[
+        str,
+        typer.Option(
+            "--reference",
+            "-r",
+            help=f"The reference: people (default user_kind=human), or a τ²-bench results.json "
+            f"taken whole (labelled a simulator reference, never people). {SET_HELP}",
+        ),
+    ],
     candidate: Annotated[
         list[str],
         typer.Option(
@@ -280,6 +301,9 @@ def score(
         raise ConfigError(f"two candidate rows are named {dup[0]!r}: give them label=… filters")
     if not ref.sessions:
         raise ConfigError(f"reference {reference!r} selects no sessions")
+    if ref.kind == "simulator" and not ref.spec.label:
+        # e.g. a τ² results file: a reference, named after its simulator, never "people"
+        ref.label = f"reference ({', '.join(ref.user_ids)})"
     for c in cands:
         if not c.sessions:
             raise ConfigError(f"candidate {c.spec.text!r} selects no sessions")
@@ -321,7 +345,8 @@ def score(
     console.print(
         f"intervals: {int(100 * ci)}% bootstrap, resampling {settings.to_json()['resampling']} "
         f"({bootstrap} resamples). D1 style, D2 information, D3 clarification, D4 error "
-        "reaction; ΔSR: success-rate inflation SR(sim) − SR(people) on the same tasks; fails by "
+        f"reaction; ΔSR: success-rate inflation SR(sim) − SR({_ref_word(lb)}) on the same "
+        "tasks; fails by "
         "user: failed sessions the user (simulator) caused / all failed (rules, or a stored LLM "
         "judge label); SR excl.: success with those left out; USI noise: run-to-run USI range "
         "over the simulator's repeated runs",
