@@ -72,9 +72,9 @@ def sweep(
 
     Example file:
 
-        domains: [airline, retail]
+        domains: \\[airline, retail]
         tasks: 20
-        users: [gpt-4o, claude-sonnet-4, llama-3.1-70b, local]
+        users: \\[gpt-4o, claude-sonnet-4, llama-3.1-70b, local]
         trials: 3
         agent: {model: openai/gpt-4.1-mini, temperature: 0.0}
         concurrency: 32
@@ -90,7 +90,7 @@ def sweep(
     store = Store(cfg.out)
     try:
         with console.status("estimating calls, tokens and cost…"):
-            est = estimate_plan(plans, agent_config=model_cfg, store=store)
+            est = estimate_plan(plans, agent_config=model_cfg, store=store, max_steps=cfg.max_steps)
     finally:
         store.close()
     print_estimate(est)
