@@ -134,9 +134,13 @@ def test_markdown_summary(doc: dict[str, Any], elo_csv: Path) -> None:
     lines = md.splitlines()
     assert lines[0].startswith("# User-Sim Index: 3 simulator(s)")
     assert any("NOT human data" in ln for ln in lines)
-    table = [ln for ln in lines if ln.startswith("|")]
+    cut = lines.index("### Reliability: pass^k")
+    table = [ln for ln in lines[:cut] if ln.startswith("|")]
     assert len(table) == 2 + 1 + 3  # header, rule, ceiling, three simulators
     assert all(ln.count(" | ") == table[0].count(" | ") for ln in table[2:])
+    # the pass^k table: header, rule, the reference's own line, three simulators
+    pk = [ln for ln in lines[cut:] if ln.startswith("|")]
+    assert len(pk) == 2 + 1 + 3 and all(ln.count(" | ") == pk[0].count(" | ") for ln in pk[2:])
     assert "a\\|b \\<b\\>c\\</b\\>" in md and "<b>c</b>" not in md
     assert "**Human ceiling**" in md and "## Success-rate inflation" in md
     assert "## Largest gaps" in md and "D1 conversation style:" in md

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -175,6 +176,58 @@ def leaderboard_table(lb: Any) -> Table:
     return t
 
 
+def _pk(e: dict[str, Any] | None, signed: bool = False) -> str:
+    if e is None or e.get("value") is None:
+        return "n/a"
+    v = 100 * e["value"]
+    return f"{v:+.0f} pt" if signed else f"{v:.0f}%"
+
+
+def pass_k_table(lb: Any) -> Table | None:
+    """pass^k (τ-bench's reliability: all k tries of a task succeed) per simulator, with the
+    reference's on the same tasks and the inflation; None when no row has outcomes."""
+    rows = [r for r in lb.rows if r.pass_k]
+    ref_pk = lb.reference.get("pass_k") or []
+    if not rows and not ref_pk:
+        return None
+    k_max = max([p.k for r in rows for p in r.pass_k] + [p["k"] for p in ref_pk])
+    ref_name = "people" if _ref_word(lb) == "people" else "reference"
+    t = Table(
+        title=f"pass^k (all k tries of a task succeed; τ-bench) vs {ref_name}, "
+        f"{int(100 * lb.settings.ci_level)}% task-clustered CI of the inflation",
+        title_justify="left",
+    )
+    t.add_column("simulator", no_wrap=True)
+    for k in range(1, k_max + 1):
+        t.add_column(f"pass^{k}", justify="right")
+        t.add_column(f"{ref_name} ^{k}", justify="right")
+        t.add_column(f"Δ^{k} [CI]", justify="right", no_wrap=True)
+    if ref_pk:
+        cells: list[str] = []
+        by_k = {p["k"]: p for p in ref_pk}
+        for k in range(1, k_max + 1):
+            p = by_k.get(k)
+            cells += ["", _pk(p["sim"]) if p else "n/a", ""]
+        t.add_row(f"[italic]{ref_name} (all tasks)[/]", *cells, style="dim", end_section=True)
+    for r in rows:
+        cells = []
+        by_k2 = {p.k: p.to_json() for p in r.pass_k}
+        for k in range(1, k_max + 1):
+            p = by_k2.get(k)
+            if p is None:
+                cells += ["n/a", "n/a", "n/a"]
+                continue
+            infl = p["inflation"]
+            ci = (
+                f" [{100 * infl['ci_low']:+.0f}, {100 * infl['ci_high']:+.0f}]"
+                if infl and infl.get("ci_low") is not None and infl.get("ci_high") is not None
+                else ""
+            )
+            cells += [_pk(p["sim"]), _pk(p["reference"]), _pk(infl, signed=True) + ci]
+        t.add_row(r.label, *cells)
+    return t
+
+
 def score(
     reference: Annotated[
         str,
@@ -204,11 +257,25 @@ def score(
     seed: int = typer.Option(0, "--seed", help="Seed for resampling, permutations and splits."),
     ci: float = typer.Option(0.95, "--ci", help="Confidence level of the intervals."),
     difficulty: Annotated[
-        Path | None,
-        typer.Option("--difficulty", help="Frozen task-difficulty JSON ({task: success rate})."),
+        str | None,
+        typer.Option(
+            "--difficulty",
+            help="Task difficulty for calibration: a frozen JSON map ({task: success rate}), "
+            "'pooled' (from the candidates' outcomes) or 'paper' (the authors' frozen map of "
+            "the paper's 165 tasks). Default: pooled; with --paper, paper.",
+        ),
     ] = None,
-    difficulty_min_samples: int = typer.Option(
-        1, "--difficulty-min-samples", help="Outcomes a task needs for a data-driven difficulty."
+    difficulty_min_samples: int | None = typer.Option(
+        None,
+        "--difficulty-min-samples",
+        help="Outcomes a task needs for a pooled difficulty (default 1; with --paper 10).",
+    ),
+    paper: bool = typer.Option(
+        False,
+        "--paper",
+        help="Score exactly as the authors' reference scorer does (OdysSim usi_metric.py): "
+        "its text cleaning, run k vs batch k Eval with seeded random answers for blanks, "
+        "per-run feature means, its frozen difficulty map; docs/metrics.md 'Paper mode'.",
     ),
     ceiling_splits: int = typer.Option(
         3, "--ceiling-splits", help="Random half-splits when the reference has one batch."
@@ -231,7 +298,8 @@ def score(
     ),
 ) -> None:
     """Score user simulators against people: USI with CI, its six components, SR inflation,
-    failure attribution and the run-to-run noise floor.
+    pass^k, failure attribution and the run-to-run noise floor (--paper: exactly as the
+    authors' reference scorer).
 
     Prints the leaderboard (with the reference-vs-reference ceiling row) and plain-words gaps, and
     writes usi_scores.json (schema simgap.score/1, see docs/metrics.md) and usi_scores.csv.
@@ -249,9 +317,13 @@ def score(
         simgap score -r runs.db:user_kind=human -c runs.db:user_kind=simulator
 
         simgap score -r people.jsonl -c runs.db:user=gpt-4o,label=GPT-4o -c tau2_results.json
+
+        simgap score --paper -r data/tau_bench_tasks_unified.json -c results/m_task_results.json
     """
     from simgap.metrics import ScoreSettings, load_difficulty, score_sets
     from simgap.metrics.inputs import load_set, parse_set_spec, split_by_user
+    from simgap.metrics.paper_data import paper_difficulty
+    from simgap.metrics.scorer import PAPER, SIMGAP
     from simgap.models import UserKind
 
     if not 0.5 <= ci < 1.0:
@@ -265,7 +337,7 @@ def score(
         or permutations < 0
         or examples < 0
         or ceiling_splits < 1
-        or difficulty_min_samples < 1
+        or (difficulty_min_samples is not None and difficulty_min_samples < 1)
     ):
         raise ConfigError(
             "--bootstrap/--permutations/--examples ≥ 0, "
@@ -281,18 +353,29 @@ def score(
         n_examples=examples,
         repeats=repeats,
         alpha=alpha,
+        scorer=PAPER if paper else SIMGAP,
     )
-    if difficulty is not None:
+    if difficulty == "paper":
+        settings.difficulty = paper_difficulty()
+        settings.difficulty_source = "paper_map"
+    elif difficulty == "pooled":
+        settings.scorer = replace(settings.scorer, difficulty="pooled")
+    elif difficulty is not None:
         settings.difficulty = load_difficulty(difficulty)
         settings.difficulty_source = f"file:{difficulty}"
 
     with console.status("loading sessions…"):
-        ref = load_set(parse_set_spec(reference), default_kind=UserKind.HUMAN)
+        ref_spec = parse_set_spec(reference)
+        ref = load_set(ref_spec, default_kind=UserKind.HUMAN)
+        # The authors' layout keeps simulators' surveys beside the people's file.
+        near_ref = [] if "://" in ref_spec.source else [Path(ref_spec.source).parent]
         cands = [
             part
             for text in candidate
             for part in split_by_user(
-                load_set(parse_set_spec(text), default_kind=UserKind.SIMULATOR)
+                load_set(
+                    parse_set_spec(text), default_kind=UserKind.SIMULATOR, survey_dirs=near_ref
+                )
             )
         ]
     labels = [c.label for c in cands]
@@ -310,6 +393,12 @@ def score(
 
     with console.status(f"scoring {len(cands)} candidate(s), {bootstrap} resamples…"):
         lb = score_sets(ref, cands, settings)
+    if paper:
+        console.print(
+            "[bold]paper mode[/]: the authors' reference scorer's rules (docs/metrics.md, "
+            "'Paper mode'); blank simulator answers drawn with numpy default_rng(42)",
+            highlight=False,
+        )
 
     # Files first: the results are kept even if printing fails (closed pipe, ...).
     _write_atomic(out_dir / JSON_NAME, json.dumps(lb.to_json(), indent=2, ensure_ascii=False))
@@ -318,6 +407,9 @@ def score(
     # A terminal gets its own width; a pipe or a file gets the whole table, unwrapped.
     wide = console if console.is_terminal else Console(file=console.file, width=260)
     wide.print(leaderboard_table(lb))
+    pk = pass_k_table(lb)
+    if pk is not None:
+        wide.print(pk)
     for r in lb.rows:
         if r.gaps:
             console.print(f"[bold]{r.label}[/] — largest gaps per dimension:")

@@ -19,8 +19,23 @@ from itertools import combinations
 import numpy as np
 from numpy.typing import NDArray
 
-from simgap.metrics.core import Array, Pair, build_pair, build_side
+from simgap.metrics.core import Array, Pair, Side, build_pair, build_side
+from simgap.metrics.scorer import SIMGAP, Scorer
 from simgap.metrics.table import ScoredSession
+
+
+def _pairs(
+    sides: Sequence[Side], *, bins: NDArray[np.int64], levels: Sequence[Array], scorer: Scorer
+) -> list[Pair]:
+    """Every unordered pair of `sides` (in `combinations` order) under `scorer`'s rules."""
+    if scorer.is_default:
+        return [
+            build_pair(sides[a], sides[b], bins=bins, levels=levels)
+            for a, b in combinations(range(len(sides)), 2)
+        ]
+    from simgap.metrics.paper import build_rule_ceiling_pairs
+
+    return build_rule_ceiling_pairs(sides, bins=bins, levels=levels, scorer=scorer)
 
 
 def batch_pairs(
@@ -29,14 +44,13 @@ def batch_pairs(
     *,
     bins: NDArray[np.int64],
     levels: Sequence[Array],
+    scorer: Scorer = SIMGAP,
 ) -> tuple[list[Pair], list[str]]:
     """One pair per unordered pair of batches, labelled `b1~b2`."""
-    sides = {b: build_side(ss, index, single_trial=True) for b, ss in batches.items()}
-    pairs: list[Pair] = []
-    labels: list[str] = []
-    for a, b in combinations(sorted(batches), 2):
-        pairs.append(build_pair(sides[a], sides[b], bins=bins, levels=levels))
-        labels.append(f"{a}~{b}")
+    names = sorted(batches)
+    sides = [build_side(batches[b], index, single_trial=True) for b in names]
+    pairs = _pairs(sides, bins=bins, levels=levels, scorer=scorer)
+    labels = [f"{a}~{b}" for a, b in combinations(names, 2)]
     return pairs, labels
 
 
@@ -65,19 +79,14 @@ def split_pairs(
     levels: Sequence[Array],
     n_splits: int,
     rng: np.random.Generator,
+    scorer: Scorer = SIMGAP,
 ) -> tuple[list[Pair], list[str]]:
     """`n_splits` random half-vs-half pairs of one batch, labelled `split1`, `split2`, ..."""
     pairs: list[Pair] = []
     labels: list[str] = []
     for i in range(n_splits):
         a, b = random_split(sessions, rng)
-        pairs.append(
-            build_pair(
-                build_side(a, index, single_trial=True),
-                build_side(b, index, single_trial=True),
-                bins=bins,
-                levels=levels,
-            )
-        )
+        halves = [build_side(a, index, single_trial=True), build_side(b, index, single_trial=True)]
+        pairs += _pairs(halves, bins=bins, levels=levels, scorer=scorer)
         labels.append(f"split{i + 1}")
     return pairs, labels

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +26,7 @@ from simgap.annotate.features import DIMENSIONS, FEATURE_NAMES
 from simgap.metrics.calibration import N_BINS
 from simgap.metrics.dice import dice
 from simgap.metrics.evaluative import task_agreement
+from simgap.metrics.scorer import SIMGAP, Scorer
 from simgap.metrics.table import ScoredSession
 
 Array = NDArray[np.float64]
@@ -50,6 +52,15 @@ class Side:
     answers: tuple[tuple[Array, ...], ...]  # per task: answer vectors of sessions with feedback
     fail_user: Array  # (T,) failed sessions the user (simulator / person) caused
     fail_env: Array  # (T,) failed sessions the environment (tools, infrastructure) caused
+    # Per trial (the paper scorer's runs): feature sums and counts, scored sessions present.
+    trial_feat_sum: Array  # (K, T, F)
+    trial_feat_n: Array  # (K, T)
+    trial_present: Array  # (K, T)
+    # Per trial, per task: answer vectors (the paper pairs run k with batch k for Eval).
+    trial_answers: tuple[tuple[tuple[Array, ...], ...], ...]
+    # Per task: (file position, own answers, second person's answers) of conversations a
+    # second person also rated (the paper's ceiling Eval).
+    rater2: tuple[tuple[tuple[int, Array, Array], ...], ...]
 
     @property
     def n_trials(self) -> int:
@@ -61,12 +72,21 @@ def build_side(
     index: Mapping[str, int],
     *,
     single_trial: bool = False,
+    trials: Sequence[int] | None = None,
 ) -> Side:
     """Sum sessions per task. Trials are the sessions' `trial` values (a simulator's runs);
-    `single_trial` pools them (people: a batch is one "run")."""
+    `single_trial` pools them (people: a batch is one "run"). `trials` fixes the trial axis
+    (a subset of a simulator's sessions keeps its runs' positions)."""
     T = len(index)
-    trials = sorted({0 if single_trial else s.trial for s in sessions}) or [0]
+    if trials is None:
+        trials = sorted({0 if single_trial else s.trial for s in sessions}) or [0]
     tpos = {t: i for i, t in enumerate(trials)}
+    K = len(trials)
+    trial_feat_sum = np.zeros((K, T, N_FEATURES))
+    trial_feat_n = np.zeros((K, T))
+    trial_present = np.zeros((K, T))
+    trial_answers: list[list[list[Array]]] = [[[] for _ in range(T)] for _ in range(K)]
+    rater2: list[list[tuple[int, Array, Array]]] = [[] for _ in range(T)]
     feat_sum = np.zeros((T, N_FEATURES))
     feat_n = np.zeros(T)
     out_sum = np.zeros(T)
@@ -81,12 +101,22 @@ def build_side(
         t = index.get(s.task)
         if t is None:
             continue
+        k = tpos[0 if single_trial else s.trial]
+        if s.answers is not None:
+            answers[t].append(s.answers)
+            trial_answers[k][t].append(s.answers)
+        if s.eval_only:
+            continue
+        if s.answers is not None and s.rater2 is not None:
+            rater2[t].append((s.rater2_order, s.answers, s.rater2))
         n_sessions[t] += 1
+        trial_present[k, t] = 1.0
         if s.features is not None:
             feat_sum[t] += s.features
             feat_n[t] += 1
+            trial_feat_sum[k, t] += s.features
+            trial_feat_n[k, t] += 1
         if s.success is not None:
-            k = tpos[0 if single_trial else s.trial]
             out_sum[t] += s.success
             out_n[t] += 1
             trial_sum[k, t] += s.success
@@ -94,8 +124,6 @@ def build_side(
             if s.success < 1.0:
                 fail_user[t] += s.failure == "user"
                 fail_env[t] += s.failure == "environment"
-        if s.answers is not None:
-            answers[t].append(s.answers)
     return Side(
         feat_sum=feat_sum,
         feat_n=feat_n,
@@ -107,6 +135,11 @@ def build_side(
         answers=tuple(tuple(a) for a in answers),
         fail_user=fail_user,
         fail_env=fail_env,
+        trial_feat_sum=trial_feat_sum,
+        trial_feat_n=trial_feat_n,
+        trial_present=trial_present,
+        trial_answers=tuple(tuple(tuple(a) for a in per_t) for per_t in trial_answers),
+        rater2=tuple(tuple(sorted(r, key=lambda x: x[0])) for r in rater2),
     )
 
 
@@ -156,12 +189,25 @@ class Layout:
         return self.fail + 4
 
 
+class ScoringLayout(Protocol):
+    """The layout of a pair built under non-default rules (metrics.paper): it reads its own
+    sums back into `Scores`."""
+
+    @property
+    def n_trials(self) -> int: ...
+
+    @property
+    def width(self) -> int: ...
+
+    def scores(self, A: Array) -> Scores: ...
+
+
 @dataclass(frozen=True)
 class Pair:
     """A candidate side against one reference side, on the tasks both have."""
 
     matrix: Array  # (T, layout.width)
-    layout: Layout
+    layout: Layout | ScoringLayout
     included: NDArray[np.bool_]  # (T,) tasks on both sides (and in the mask)
     eval_task: Array  # (T,) per-task Eval agreement (NaN: not available)
 
@@ -230,6 +276,31 @@ def build_pair(
     return Pair(matrix=M, layout=lay, included=inc, eval_task=eval_task)
 
 
+def build_pairs(
+    cand: Side,
+    refs: Sequence[Side],
+    *,
+    bins: NDArray[np.int64],
+    levels: Sequence[Array],
+    mask: NDArray[np.bool_] | None = None,
+    n_trials: int | None = None,
+    scorer: Scorer = SIMGAP,
+) -> list[Pair]:
+    """One pair per reference batch (in order). simgap's rules use `build_pair`; any other
+    rule set (the paper's) the rule-by-rule engine, which sees all batches at once because
+    the paper pairs run k with batch k and puts the mean Eval over batches in every USI."""
+    if scorer.is_default:
+        return [
+            build_pair(cand, r, bins=bins, levels=levels, mask=mask, n_trials=n_trials)
+            for r in refs
+        ]
+    from simgap.metrics.paper import build_rule_pairs
+
+    return build_rule_pairs(
+        cand, refs, bins=bins, levels=levels, mask=mask, n_trials=n_trials, scorer=scorer
+    )
+
+
 def _ratio(num: Array, den: Array) -> Array:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
@@ -262,43 +333,68 @@ class Scores:
     feature_dice: Array  # (B, F)
 
 
-def scores(A: Array, lay: Layout) -> Scores:
+def scores(A: Array, lay: Layout | ScoringLayout) -> Scores:
     """Every USI quantity from aggregated sums `A = W @ M` (one row per weighting)."""
-    B = A.shape[0]
+    if not isinstance(lay, Layout):  # a layout of the rule-by-rule engine (metrics.paper)
+        return lay.scores(A)
     cf = _ratio(A[:, lay.c_feat], A[:, [lay.c_n]])
     rf = _ratio(A[:, lay.r_feat], A[:, [lay.r_n]])
+    ev = _ratio(A[:, lay.ev], A[:, lay.ev + 1])
+    return assemble(
+        A, cf, rf, A[:, lay.ece], ev, ev, n_trials=lay.n_trials, sr=lay.sr, fail=lay.fail
+    )
+
+
+def ece_from_block(block: Array, n_trials: int) -> Array:
+    """Mean over trials of each trial's ECE, from the (tasks, S, H) sums per trial and bin."""
+    E = block.reshape(block.shape[0], n_trials, N_BINS, 3)
+    n_tasks = E[..., 0].sum(axis=2)  # (B, K)
+    # Σ_b (n_b/N)|s_b − h_b| with s_b = S_b/n_b, h_b = H_b/n_b  ==  Σ_b |S_b − H_b| / N
+    gap = np.abs(E[..., 1] - E[..., 2]).sum(axis=2)
+    return _nanmean(_ratio(gap, n_tasks), axis=1)
+
+
+def assemble(
+    A: Array,
+    cf: Array,
+    rf: Array,
+    ece_block: Array,
+    ev: Array,
+    ev_usi: Array,
+    *,
+    n_trials: int,
+    sr: int,
+    fail: int,
+) -> Scores:
+    """Scores from the pooled feature rows, the calibration sums, Eval (`ev` reported, `ev_usi`
+    the value inside the USI) and the outcome columns at `sr` and `fail` of `A`."""
     fd = dice(rf, cf)
     comps: dict[str, Array] = {
         d: 100.0 * fd[:, idx].mean(axis=1) for d, idx in DIMENSION_INDEX.items()
     }
-
-    E = A[:, lay.ece].reshape(B, lay.n_trials, N_BINS, 3)
-    n_tasks = E[..., 0].sum(axis=2)  # (B, K)
-    # Σ_b (n_b/N)|s_b − h_b| with s_b = S_b/n_b, h_b = H_b/n_b  ==  Σ_b |S_b − H_b| / N
-    gap = np.abs(E[..., 1] - E[..., 2]).sum(axis=2)
-    ece = _nanmean(_ratio(gap, n_tasks), axis=1)
+    ece = ece_from_block(ece_block, n_trials)
     comps["Cal"] = 100.0 * (1.0 - ece)
-    comps["Eval"] = _ratio(A[:, lay.ev], A[:, lay.ev + 1])
+    comps["Eval"] = ev
 
     core = np.stack([comps[c] for c in ("D1", "D2", "D3", "D4", "Cal")], axis=1)
-    with_eval = np.concatenate([core, comps["Eval"][:, None]], axis=1).mean(axis=1)
+    with_eval = np.concatenate([core, ev_usi[:, None]], axis=1).mean(axis=1)
     # The paper's scorer averages five components when no survey data exist (Eval absent).
-    usi = np.where(np.isnan(comps["Eval"]), core.mean(axis=1), with_eval)
-    c_succ, c_n = A[:, lay.sr], A[:, lay.sr + 1]
+    usi = np.where(np.isnan(ev_usi), core.mean(axis=1), with_eval)
+    c_succ, c_n = A[:, sr], A[:, sr + 1]
     c_fail = c_n - c_succ
-    r_fail = A[:, lay.sr + 3] - A[:, lay.sr + 2]
-    f_user, f_env = A[:, lay.fail], A[:, lay.fail + 1]
+    r_fail = A[:, sr + 3] - A[:, sr + 2]
+    f_user, f_env = A[:, fail], A[:, fail + 1]
     return Scores(
         components={c: comps[c] for c in COMPONENTS},
         usi=usi,
         ece=ece,
-        sr_cand=_ratio(A[:, lay.sr], A[:, lay.sr + 1]),
-        sr_ref=_ratio(A[:, lay.sr + 2], A[:, lay.sr + 3]),
+        sr_cand=_ratio(A[:, sr], A[:, sr + 1]),
+        sr_ref=_ratio(A[:, sr + 2], A[:, sr + 3]),
         fail_user_share=_ratio(f_user, c_fail),
         fail_env_share=_ratio(f_env, c_fail),
         fail_agent_share=_ratio(c_fail - f_user - f_env, c_fail),
         sr_excl_user=_ratio(c_succ, c_n - f_user),
-        ref_fail_user_share=_ratio(A[:, lay.fail + 2], r_fail),
+        ref_fail_user_share=_ratio(A[:, fail + 2], r_fail),
         cand_features=cf,
         ref_features=rf,
         feature_dice=fd,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,11 +137,18 @@ def _is_tau2_file(spec: SetSpec) -> bool:
     return detect_format(spec.source) == "tau2"
 
 
-def load_set(spec: SetSpec, *, default_kind: UserKind | None = None) -> LoadedSet:
+def load_set(
+    spec: SetSpec,
+    *,
+    default_kind: UserKind | None = None,
+    survey_dirs: Sequence[str | Path] = (),
+) -> LoadedSet:
     """Read a set's sessions (finished or not; scoring decides) with feedback and annotations.
 
     `default_kind` applies when the spec has no `user_kind` filter (references default to
-    people, candidates to simulators).
+    people, candidates to simulators); for a tau-usi file whose name and shape do not say
+    whose sessions it holds, it also decides that. `survey_dirs`: more folders where the
+    authors' `survey_comparable_<model>.json` may sit (`simgap score` adds the reference's).
     """
     filters = dict(spec.filters)
     filters.pop("label", None)
@@ -170,7 +178,8 @@ def load_set(spec: SetSpec, *, default_kind: UserKind | None = None) -> LoadedSe
         finally:
             store.close()
     else:
-        records = read_any(spec.source)
+        kind = UserKind(filters["user_kind"][0]) if "user_kind" in filters else None
+        records = read_any(spec.source, default_kind=kind, survey_dirs=survey_dirs)
         sessions = [r for r in records if isinstance(r, Session) and _matches(r, filters)]
         keep = {s.session_id for s in sessions}
         for r in records:

@@ -1,29 +1,37 @@
-"""Score candidate simulators against a human reference: the leaderboard and its JSON/CSV.
+"""Score candidate simulators against a human reference: the leaderboard.
 
 `score_sets` is the library entry point behind `simgap score` (and what the report stage
-calls). The JSON it writes (`Leaderboard.to_json`, schema `simgap.score/1`) is documented in
-docs/metrics.md and kept stable: fields are only ever added.
+calls). What it returns (`Leaderboard`, with its JSON schema `simgap.score/1` and CSV) is in
+`metrics.board`; the rules it scores by (simgap's or the paper's) in `metrics.scorer`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from simgap import __version__
-from simgap.annotate.features import FEATURE_NAMES, USI_FEATURES_VERSION
+from simgap.annotate.features import FEATURE_NAMES
+from simgap.annotate.paper_text import TextSide
+from simgap.metrics.board import (
+    CEILING_LABEL,
+    EVIDENCE_PER_REASON,
+    RESAMPLING_DETAIL,
+    SCHEMA,
+    SIMULATOR_CEILING_LABEL,
+    SYNTHETIC_CEILING_LABEL,
+    Leaderboard,
+    Row,
+    ScoreSettings,
+)
 from simgap.metrics.calibration import PAPER_MIN_SAMPLES, bin_indices, pooled_difficulty
 from simgap.metrics.ceiling import batch_pairs, split_pairs
-from simgap.metrics.core import COMPONENTS, Array, Pair, Side, build_pair, build_side
+from simgap.metrics.core import Array, Pair, Side, build_pairs, build_side
 from simgap.metrics.details import (
     DETAILS_VERSION,
     HEAD_TURNS,
@@ -36,198 +44,37 @@ from simgap.metrics.details import (
     questionnaire_info,
     session_answers,
 )
-from simgap.metrics.estimate import QUANTITIES, RESAMPLING, Estimate, evaluate_pairs
+from simgap.metrics.estimate import QUANTITIES, Estimate, evaluate_pairs
 from simgap.metrics.evaluative import field_levels
 from simgap.metrics.gaps import gap_lines
 from simgap.metrics.inputs import LoadedSet
 from simgap.metrics.noise import NoiseFloor, noise_floor
+from simgap.metrics.paper_data import PAPER_MAP_TASKS, paper_difficulty
+from simgap.metrics.passk import pass_k_block, reference_pass_k, tries
 from simgap.metrics.permutation import Comparison, paired_permutation_test, with_noise_floor
+from simgap.metrics.scorer import RULES, SIMGAP, Scorer
 from simgap.metrics.table import Reduction, ScoredSession, reduce_sessions
 from simgap.models import FailureReason, Session, SessionStatus, Task, load_questionnaire
 
-SCHEMA = "simgap.score/1"
-CEILING_LABEL = "people vs people (ceiling)"
-# A synthetic reference's self-agreement is no human figure and is never labelled as one.
-SYNTHETIC_CEILING_LABEL = "reference vs reference (ceiling, SYNTHETIC)"
-# A reference of LLM simulators (a τ² results file): its self-agreement is no human figure.
-SIMULATOR_CEILING_LABEL = "reference vs reference (ceiling, simulator)"
-RESAMPLING_DETAIL = (
-    "tasks drawn with replacement, each with all its sessions on both sides and in every "
-    "reference batch (sessions are nested in tasks)"
-)
-EVIDENCE_PER_REASON = 3  # failure labels with their evidence written per row and reason
-
-
-@dataclass
-class ScoreSettings:
-    n_boot: int = 1000
-    seed: int = 0
-    ci_level: float = 0.95
-    n_permutations: int = 1000
-    ceiling_splits: int = 3
-    min_difficulty_samples: int = 1
-    difficulty: Mapping[str, float] | None = None  # frozen map (task -> success rate)
-    difficulty_source: str = "data"
-    # Example conversations per candidate written to the score file's `details` (0: none, so
-    # no conversation text leaves the store).
-    n_examples: int = 3
-    # Repeats per simulator for the noise floor: its first `repeats` trials (None: all; 0: no
-    # noise floor). Significance level of the "distinguishable" verdict.
-    repeats: int | None = None
-    alpha: float = 0.05
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "n_boot": self.n_boot,
-            "seed": self.seed,
-            "ci_level": self.ci_level,
-            "n_permutations": self.n_permutations,
-            "ceiling_splits": self.ceiling_splits,
-            "min_difficulty_samples": self.min_difficulty_samples,
-            "difficulty_source": self.difficulty_source,
-            "paper_min_difficulty_samples": PAPER_MIN_SAMPLES,
-            "n_examples": self.n_examples,
-            "resampling": RESAMPLING,
-            "resampling_detail": RESAMPLING_DETAIL,
-            "repeats": self.repeats,
-            "alpha": self.alpha,
-        }
-
-
-@dataclass
-class Row:
-    label: str
-    kind: str  # "ceiling" | "candidate"
-    spec: str
-    user_ids: list[str]
-    n_sessions: int
-    n_tasks: int
-    estimates: dict[str, Estimate]
-    excluded: dict[str, int]
-    features: dict[str, dict[str, float | None]]
-    gaps: list[str]
-    notes: list[str] = field(default_factory=list)
-    synthetic: bool = False
-    features_source: dict[str, int] = field(default_factory=dict)
-    tasks: list[str] = field(default_factory=list)  # the compared tasks (not serialised)
-    failures: dict[str, Any] = field(default_factory=dict)  # counts and evidence (no estimates)
-    noise_floor: NoiseFloor | None = None
-    # Simulators this row cannot be told apart from (paired test + noise floor): label, ΔUSI
-    # (this row minus the other), p-value, noise floor.
-    not_distinguishable: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def usi(self) -> float | None:
-        return self.estimates["USI"].value
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "kind": self.kind,
-            "spec": self.spec,
-            "user_ids": self.user_ids,
-            "synthetic": self.synthetic,
-            "n_sessions": self.n_sessions,
-            "n_tasks": self.n_tasks,
-            "usi": self.estimates["USI"].to_json(),
-            "components": {c: self.estimates[c].to_json() for c in COMPONENTS},
-            "ece": self.estimates["ECE"].to_json(),
-            "sr_sim": self.estimates["SR_sim"].to_json(),
-            "sr_human": self.estimates["SR_ref"].to_json(),
-            "sr_inflation": self.estimates["SR_inflation"].to_json(),
-            "failures": {
-                **self.failures,
-                "user_caused_share": self.estimates["Fail_user_share"].to_json(),
-                "environment_share": self.estimates["Fail_env_share"].to_json(),
-                "agent_share": self.estimates["Fail_agent_share"].to_json(),
-                "sr_excl_user_caused": self.estimates["SR_excl_user"].to_json(),
-                "reference_user_caused_share": self.estimates["Fail_user_share_ref"].to_json(),
-            },
-            "noise_floor": None if self.noise_floor is None else self.noise_floor.to_json(),
-            "not_distinguishable": self.not_distinguishable,
-            "excluded": self.excluded,
-            "features_source": self.features_source,
-            "features": self.features,
-            "gaps": self.gaps,
-            "notes": self.notes,
-        }
-
-
-@dataclass
-class Leaderboard:
-    reference: dict[str, Any]
-    settings: ScoreSettings
-    ceiling: Row | None
-    rows: list[Row]  # candidates, best USI first
-    comparisons: list[Comparison]
-    notes: list[str]
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # What the report needs beyond the numbers (docs/metrics.md §9); None when the sets were
-    # given already reduced to numbers (`score_scored` without sessions).
-    details: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "simgap_version": __version__,
-            "created_at": self.created_at.isoformat(),
-            "usi_features_version": USI_FEATURES_VERSION,
-            "reference": self.reference,
-            "settings": self.settings.to_json(),
-            "components": list(COMPONENTS),
-            "ceiling": None if self.ceiling is None else self.ceiling.to_json(),
-            "rows": [r.to_json() for r in self.rows],
-            "comparisons": [c.to_json() for c in self.comparisons],
-            "notes": self.notes,
-            **({} if self.details is None else {"details": self.details}),
-        }
-
-    def to_csv(self) -> str:
-        """One line per row (ceiling first): values, interval bounds and counts."""
-        buf = io.StringIO()
-        cols = ["rank", "label", "kind", "synthetic", "n_sessions", "n_tasks"]
-        for q in QUANTITIES:
-            cols += [q, f"{q}_std", f"{q}_ci_low", f"{q}_ci_high"]
-        cols += ["n_failed", "n_repeats", "USI_noise_floor", "SR_sim_noise_floor"]
-        cols += ["candidate_only_tasks", "reference_only_tasks", "notes"]
-        w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        rows = ([self.ceiling] if self.ceiling else []) + self.rows
-        for rank, r in enumerate(rows):
-            line: dict[str, Any] = {
-                "rank": "" if r.kind == "ceiling" else rank if self.ceiling else rank + 1,
-                "label": r.label,
-                "kind": r.kind,
-                "synthetic": r.synthetic,
-                "n_sessions": r.n_sessions,
-                "n_tasks": r.n_tasks,
-                "candidate_only_tasks": r.excluded.get("candidate_only_tasks", 0),
-                "reference_only_tasks": r.excluded.get("reference_only_tasks", 0),
-                "notes": " | ".join(r.notes),
-                "n_failed": r.failures.get("n_failed", ""),
-                "n_repeats": "" if r.noise_floor is None else r.noise_floor.n_repeats,
-                "USI_noise_floor": _csv(
-                    None if r.noise_floor is None else r.noise_floor.spread["USI"]
-                ),
-                "SR_sim_noise_floor": _csv(
-                    None if r.noise_floor is None else r.noise_floor.spread["SR_sim"]
-                ),
-            }
-            for q, e in r.estimates.items():
-                line[q] = _csv(e.value)
-                line[f"{q}_std"] = _csv(e.std)
-                line[f"{q}_ci_low"] = _csv(e.ci_low)
-                line[f"{q}_ci_high"] = _csv(e.ci_high)
-            w.writerow(line)
-        return buf.getvalue()
-
-
-def _csv(x: float | None) -> str:
-    return "" if x is None else f"{x:.6g}"
+__all__ = [
+    "CEILING_LABEL",
+    "RESAMPLING_DETAIL",
+    "SCHEMA",
+    "SIMULATOR_CEILING_LABEL",
+    "SYNTHETIC_CEILING_LABEL",
+    "Leaderboard",
+    "Row",
+    "ScoreSettings",
+    "ScoredSet",
+    "score_scored",
+    "score_sets",
+]
 
 
 # -- building blocks -------------------------------------------------------------------------
-def _reduce(ls: LoadedSet, q: Any, tasks: Mapping[str, Task] | None) -> Reduction:
+def _reduce(
+    ls: LoadedSet, q: Any, tasks: Mapping[str, Task] | None, scorer: Scorer, side: TextSide
+) -> Reduction:
     return reduce_sessions(
         ls.sessions,
         feedback=ls.feedback,
@@ -235,6 +82,8 @@ def _reduce(ls: LoadedSet, q: Any, tasks: Mapping[str, Task] | None) -> Reductio
         annotations=ls.annotations,
         failure_labels=ls.failure_labels,
         tasks=tasks,
+        scorer=scorer,
+        side=side,
     )
 
 
@@ -339,7 +188,7 @@ def _row(
         kind=kind,
         spec=spec,
         user_ids=user_ids,
-        n_sessions=sum(1 for s in sessions if s.task in universe),
+        n_sessions=sum(1 for s in sessions if s.task in universe and not s.eval_only),
         n_tasks=len(universe),
         estimates=res.estimates,
         excluded=excluded,
@@ -364,6 +213,9 @@ def _exclusions(red: Reduction) -> dict[str, int]:
         "unfinished_sessions": red.not_finished,
         "sessions_without_user_words": red.no_user_words,
         "sessions_without_reward": red.no_reward,
+        # questionnaires without a scored conversation: a survey with no run, or (paper mode)
+        # an excluded simulator session's survey; they count for Eval only
+        "eval_only_sessions": red.eval_only,
     }
 
 
@@ -387,15 +239,23 @@ class ScoredSet:
     kind: str = "people"
 
     @classmethod
-    def from_loaded(cls, ls: LoadedSet, tasks: Mapping[str, Task] | None = None) -> ScoredSet:
-        """`tasks` (by `<domain>/<task_id>`) give failure attribution the users' scenarios."""
+    def from_loaded(
+        cls,
+        ls: LoadedSet,
+        tasks: Mapping[str, Task] | None = None,
+        *,
+        scorer: Scorer = SIMGAP,
+        side: TextSide = "llm",
+    ) -> ScoredSet:
+        """`tasks` (by `<domain>/<task_id>`) give failure attribution the users' scenarios;
+        `scorer` and `side` ("human": the reference) decide how sessions become numbers."""
         q = load_questionnaire("usi")
         return cls(
             label=ls.label,
             spec=ls.spec.text,
             user_ids=ls.user_ids,
             synthetic=ls.synthetic,
-            reduction=_reduce(ls, q, tasks),
+            reduction=_reduce(ls, q, tasks, scorer, side),
             sessions={s.session_id: s for s in ls.sessions if s.status == SessionStatus.DONE},
             answers=session_answers(ls.sessions, ls.feedback, q),
             kind=ls.kind,
@@ -411,9 +271,11 @@ def score_sets(
 ) -> Leaderboard:
     """The leaderboard of `candidates` against the people in `reference` (with the ceiling).
     `tasks` (optional) give failure attribution the users' scenarios."""
+    settings = settings or ScoreSettings()
+    sc = settings.scorer
     return score_scored(
-        ScoredSet.from_loaded(reference, tasks),
-        [ScoredSet.from_loaded(c, tasks) for c in candidates],
+        ScoredSet.from_loaded(reference, tasks, scorer=sc, side="human"),
+        [ScoredSet.from_loaded(c, tasks, scorer=sc, side="llm") for c in candidates],
         settings,
     )
 
@@ -421,9 +283,13 @@ def score_sets(
 def score_scored(
     reference: ScoredSet, candidates: Sequence[ScoredSet], settings: ScoreSettings | None = None
 ) -> Leaderboard:
-    """`score_sets` on sets already reduced to `ScoredSession`s (benchmarks, other importers)."""
+    """`score_sets` on sets already reduced to `ScoredSession`s (benchmarks, other importers).
+    The sets must have been reduced under `settings.scorer` (`ScoredSet.from_loaded`)."""
     settings = settings or ScoreSettings()
+    scorer = settings.scorer
     rng = np.random.default_rng(settings.seed)
+    # pass^k intervals draw from their own stream, so adding them moved no other number.
+    passk_rng = np.random.default_rng([settings.seed, 5])
     levels = field_levels(load_questionnaire("usi"))
 
     ref_red = reference.reduction
@@ -456,17 +322,30 @@ def score_scored(
             "not human-likeness"
         )
 
-    # Task difficulty for calibration: frozen map, else pooled over the candidates' outcomes.
+    # Task difficulty for calibration: frozen map, else the scorer's default (the paper's
+    # frozen map, or pooled over the candidates' outcomes).
     if settings.difficulty is not None:
         difficulty = dict(settings.difficulty)
+    elif scorer.difficulty == "paper_map":
+        difficulty = paper_difficulty()
+        notes.append(
+            f"task difficulty: the authors' frozen map of the paper's {PAPER_MAP_TASKS} tasks "
+            "(31 simulators pooled; tasks outside it are left out of calibration)"
+        )
     else:
         pool = [r.sessions for r in cand_reds] or [ref_red.sessions]
         outcomes = [(s.task, s.success) for ss in pool for s in ss if s.success is not None]
-        difficulty = pooled_difficulty(outcomes, min_samples=settings.min_difficulty_samples)
+        difficulty = pooled_difficulty(outcomes, min_samples=settings.min_samples)
         src = "candidates' pooled success" if cand_reds else "reference's pooled success"
         notes.append(
-            f"task difficulty from the data at hand ({src}, ≥{settings.min_difficulty_samples} "
+            f"task difficulty from the data at hand ({src}, ≥{settings.min_samples} "
             f"outcome(s) per task; the paper froze it over 31 simulators, ≥{PAPER_MIN_SAMPLES})"
+        )
+    if any(getattr(scorer, r) != getattr(SIMGAP, r) for r in RULES):
+        notes.append(
+            f"scored under the {scorer.name!r} rules ("
+            + ", ".join(f"{r}={getattr(scorer, r)}" for r in RULES)
+            + "; docs/metrics.md, Paper mode)"
         )
     bins = bin_indices(np.array([difficulty.get(t, np.nan) for t in tasks], dtype=np.float64))
 
@@ -483,12 +362,18 @@ def score_scored(
     # Ceiling: disjoint batches, or random halves of a single batch.
     ceiling: Row | None = None
     if len(batches) >= 2:
-        pairs, labels = batch_pairs(batches, index, bins=bins, levels=levels)
+        pairs, labels = batch_pairs(batches, index, bins=bins, levels=levels, scorer=scorer)
         ceil_note = f"ceiling from {len(pairs)} pair(s) of disjoint batches ({', '.join(labels)})"
     elif len(batches) == 1:
         only = next(iter(batches.values()))
         pairs, labels = split_pairs(
-            only, index, bins=bins, levels=levels, n_splits=settings.ceiling_splits, rng=rng
+            only,
+            index,
+            bins=bins,
+            levels=levels,
+            n_splits=settings.ceiling_splits,
+            rng=rng,
+            scorer=scorer,
         )
         ceil_note = (
             f"only one reference batch: ceiling from {len(pairs)} random half-splits of its "
@@ -521,13 +406,15 @@ def score_scored(
         )
         ceiling.notes.insert(0, ceil_note)
         ceiling.features_source = _features_source(ref_red)
+        if scorer.ceiling_eval == "second_rater":
+            _second_rater_eval(ceiling, pairs[0])
 
     rows: list[Row] = []
     cand_sides: list[tuple[str, Side]] = []
     for cs, red in zip(candidates, cand_reds, strict=True):
         side = build_side(red.sessions, index)
         cand_sides.append((cs.label, side))
-        cand_tasks = {s.task for s in red.sessions}
+        cand_tasks = {s.task for s in red.sessions if not s.eval_only}
         excluded = {
             **_exclusions(red),
             "candidate_only_tasks": len(cand_tasks - ref_tasks),
@@ -536,7 +423,7 @@ def score_scored(
         if not ref_sides or not cand_tasks & ref_tasks:
             rows.append(_empty_row(cs, excluded, "no task in common with the reference"))
             continue
-        pairs = [build_pair(side, r, bins=bins, levels=levels) for r in ref_sides.values()]
+        pairs = build_pairs(side, list(ref_sides.values()), bins=bins, levels=levels, scorer=scorer)
         row = _row(
             label=cs.label,
             kind="candidate",
@@ -555,9 +442,23 @@ def score_scored(
             reduction=red,
         )
         row.features_source = _features_source(red)
+        row.pass_k = pass_k_block(
+            red.sessions,
+            ref_red.sessions,
+            row.tasks,
+            n_boot=settings.n_boot,
+            rng=passk_rng,
+            level=settings.ci_level,
+        )
         if settings.repeats != 0:
             row.noise_floor = noise_floor(
-                red.sessions, ref_sides, index, bins=bins, levels=levels, repeats=settings.repeats
+                red.sessions,
+                ref_sides,
+                index,
+                bins=bins,
+                levels=levels,
+                repeats=settings.repeats,
+                scorer=scorer,
             )
         if cs.synthetic:
             row.notes.append("candidate sessions are labelled synthetic")
@@ -576,6 +477,7 @@ def score_scored(
                 levels=levels,
                 n_permutations=settings.n_permutations,
                 rng=rng,
+                scorer=scorer,
             )
             fa, fb = floors.get(a[0]), floors.get(b[0])
             comparisons.append(
@@ -603,6 +505,15 @@ def score_scored(
         "features_source": _features_source(ref_red),
         "tasks_with_difficulty": int((bins >= 0).sum()),
         "synthetic_sessions": sum(1 for s in ref_red.sessions if s.synthetic),
+        "pass_k": [
+            p.to_json()
+            for p in reference_pass_k(
+                tries(ref_red.sessions),
+                n_boot=settings.n_boot,
+                rng=passk_rng,
+                level=settings.ci_level,
+            )
+        ],
     }
     return Leaderboard(
         reference=reference_info,
@@ -612,6 +523,27 @@ def score_scored(
         comparisons=comparisons,
         notes=notes,
         details=_details(reference, candidates, rows, settings, who),
+    )
+
+
+def _second_rater_eval(ceiling: Row, pair: Pair) -> None:
+    """The paper's ceiling Eval is one set of tasks (a second person on the same batch-1
+    conversations): its std is over tasks, not over pairs of batches."""
+    est = ceiling.estimates["Eval"]
+    vals = pair.eval_task[np.isfinite(pair.eval_task)]
+    if est.value is None or vals.size == 0:
+        ceiling.notes[:] = [n for n in ceiling.notes if not n.startswith("Eval n/a")]
+        ceiling.notes.append(
+            "Eval n/a: no second person rated the first batch's conversations "
+            "(the paper's ceiling Eval); USI averages 5 components"
+        )
+        return
+    ceiling.estimates["Eval"] = replace(
+        est, std=float(vals.std()), per_batch={"second_rater": float(vals.mean())}
+    )
+    ceiling.notes.append(
+        f"Eval: a second person rating the same first-batch conversations on {vals.size} "
+        "task(s) (the paper's ceiling Eval), std over tasks"
     )
 
 

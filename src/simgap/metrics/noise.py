@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from simgap.metrics.core import Array, Side, build_pair, build_side, scores
+from simgap.metrics.core import Array, Side, build_pairs, build_side, scores
 from simgap.metrics.estimate import QUANTITIES, batch_mean, quantities
+from simgap.metrics.scorer import SIMGAP, Scorer
 from simgap.metrics.table import ScoredSession
 
 
@@ -64,22 +65,28 @@ def noise_floor(
     bins: NDArray[np.int64],
     levels: Sequence[Array],
     repeats: int | None = None,
+    scorer: Scorer = SIMGAP,
 ) -> NoiseFloor | None:
-    """Score each of the first `repeats` trials (all when None) on its own; None with < 2."""
-    trials = sorted({s.trial for s in sessions})
-    if repeats is not None:
-        trials = trials[:repeats]
+    """Score each of the first `repeats` trials (all when None) on its own; None with < 2.
+
+    Under the paper's rules a lone trial keeps its position among the simulator's runs, so
+    run k is still paired with batch k for Eval."""
+    all_trials = sorted({s.trial for s in sessions})
+    trials = all_trials if repeats is None else all_trials[:repeats]
     if len(trials) < 2 or not refs:
         return None
     T = len(index)
     ones = np.ones((1, T))
     per_trial: list[dict[str, float]] = []
     for k in trials:
-        side = build_side([s for s in sessions if s.trial == k], index)
+        side = build_side(
+            [s for s in sessions if s.trial == k],
+            index,
+            trials=None if scorer.is_default else all_trials,
+        )
+        pairs = build_pairs(side, list(refs.values()), bins=bins, levels=levels, scorer=scorer)
         per_batch = [
-            quantities(scores(ones @ p.matrix, p.layout))
-            for p in (build_pair(side, r, bins=bins, levels=levels) for r in refs.values())
-            if p.included.any()
+            quantities(scores(ones @ p.matrix, p.layout)) for p in pairs if p.included.any()
         ]
         if not per_batch:
             per_trial.append(dict.fromkeys(QUANTITIES, float("nan")))

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from simgap.metrics.core import Array, Side, build_pair, scores
+from simgap.metrics.core import Array, Side, build_pairs, scores
 from simgap.metrics.estimate import batch_mean
+from simgap.metrics.scorer import SIMGAP, Scorer
 
 _TOL = 1e-9
 
@@ -108,6 +109,7 @@ def paired_permutation_test(
     levels: Sequence[Array],
     n_permutations: int,
     rng: np.random.Generator,
+    scorer: Scorer = SIMGAP,
 ) -> Comparison:
     (name_a, side_a), (name_b, side_b) = a, b
     ref_any = np.zeros_like(side_a.n_sessions, dtype=bool)
@@ -118,9 +120,11 @@ def paired_permutation_test(
     K = max(side_a.n_trials, side_b.n_trials)
     mats: list[tuple[Array, Array]] = []
     layout = None
-    for ref in refs.values():
-        pa = build_pair(side_a, ref, bins=bins, levels=levels, mask=common, n_trials=K)
-        pb = build_pair(side_b, ref, bins=bins, levels=levels, mask=common, n_trials=K)
+    kw: dict[str, Any] = {"bins": bins, "levels": levels, "mask": common, "n_trials": K}
+    ref_list = list(refs.values())
+    pas = build_pairs(side_a, ref_list, scorer=scorer, **kw)
+    pbs = build_pairs(side_b, ref_list, scorer=scorer, **kw)
+    for pa, pb in zip(pas, pbs, strict=True):
         if not pa.included.any():
             continue
         mats.append((pa.matrix, pb.matrix))

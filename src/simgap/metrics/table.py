@@ -16,8 +16,10 @@ from numpy.typing import NDArray
 
 from simgap.annotate.attribution import attribute_failure
 from simgap.annotate.features import FEATURE_NAMES, USI_FEATURES_VERSION, session_features
+from simgap.annotate.paper_text import TextSide, paper_session_features
 from simgap.annotate.rules import RULES_ANNOTATOR
 from simgap.metrics.evaluative import answer_vector
+from simgap.metrics.scorer import SIMGAP, Scorer
 from simgap.models import (
     Annotation,
     FailureLabel,
@@ -61,6 +63,13 @@ class ScoredSession:
     # Who caused the failure of a failed session ("agent" | "user" | "environment"); None for
     # sessions that did not fail or have no reward (annotate.attribution).
     failure: str | None = None
+    # Counts only for Eval (its questionnaire): a survey without a conversation, or (paper
+    # scorer) the questionnaire of a simulator session the authors excluded (keep=false).
+    eval_only: bool = False
+    # A second person's answers on this (person's) conversation and their position in the
+    # source file: the paper scorer's human-ceiling Eval.
+    rater2: NDArray[np.float64] | None = None
+    rater2_order: int = 0
 
 
 @dataclass
@@ -69,6 +78,7 @@ class Reduction:
     not_finished: int = 0  # running or failed sessions: not scored
     no_user_words: int = 0  # finished, but the user said nothing countable
     no_reward: int = 0  # finished, but no τ² reward: left out of SR and calibration
+    eval_only: int = 0  # questionnaires without a scored conversation (Eval only)
     features_from_annotations: int = 0
     features_computed: int = 0
     # Failure labels: by who labelled them ("rules", "llm:<model>"), and the labels themselves
@@ -94,9 +104,52 @@ def stored_features(ann: Annotation | None, session: Session) -> dict[str, float
 def pick_feedback(session: Session, feedback: Sequence[Feedback]) -> Feedback | None:
     """The questionnaire the session's own user filled in (person or simulator)."""
     for fb in feedback:
-        if fb.questionnaire == "usi" and fb.respondent_kind == session.user_kind:
+        if (
+            fb.questionnaire == "usi"
+            and fb.respondent_kind == session.user_kind
+            and not fb.meta.get("second_rater")
+        ):
             return fb
     return None
+
+
+def second_rater(feedback: Sequence[Feedback]) -> Feedback | None:
+    """Another person's questionnaire on this conversation (the paper's ceiling Eval)."""
+    for fb in feedback:
+        if fb.questionnaire == "usi" and fb.meta.get("second_rater"):
+            return fb
+    return None
+
+
+def _inline_tau_usi_survey(fb: Feedback) -> bool:
+    """A survey that came inside a tau-usi runs file (not from survey_comparable_*.json)."""
+    return fb.meta.get("source") == "tau-usi" and not fb.meta.get("survey_file")
+
+
+def _answers(fb: Feedback | None, q: Questionnaire, scorer: Scorer) -> NDArray[np.float64] | None:
+    """Normalised answers; under the paper's exact-label rule an answer the scorer could not
+    read (`meta.inexact`, e.g. "4" for "4 (Good)") is blank."""
+    if fb is None:
+        return None
+    vec = answer_vector(fb, q)
+    if scorer.survey == "exact":
+        inexact = set(fb.meta.get("inexact") or ())
+        for i, item in enumerate(q.scored_items):
+            if item.field in inexact:
+                vec[i] = np.nan
+    return vec
+
+
+def _features(
+    s: Session, ann: Annotation | None, scorer: Scorer, side: TextSide
+) -> tuple[dict[str, float] | None, bool]:
+    """(features, from a stored annotation?). The paper's text rules always read the text."""
+    if scorer.text == "paper":
+        return paper_session_features(s, side), False
+    feats = stored_features(ann, s)
+    if feats is not None:
+        return feats, True
+    return session_features(s), False
 
 
 def reduce_sessions(
@@ -107,31 +160,70 @@ def reduce_sessions(
     annotations: Mapping[str, Annotation] | None = None,
     failure_labels: Mapping[str, FailureLabel] | None = None,
     tasks: Mapping[str, Task] | None = None,
+    scorer: Scorer = SIMGAP,
+    side: TextSide = "llm",
 ) -> Reduction:
     """Keep finished sessions and reduce each to features, success, answers and, for a failed
     session, who caused the failure (a stored label when given, else the rules; `tasks` by
-    `<domain>/<task_id>` give the rules the user's scenario)."""
+    `<domain>/<task_id>` give the rules the user's scenario).
+
+    `scorer` picks the rules (metrics.scorer); `side` is "human" for the reference and "llm"
+    for a candidate (the paper's text rules clean the two differently).
+    """
     out = Reduction()
     annotations = annotations or {}
     failure_labels = failure_labels or {}
     tasks = tasks or {}
     for s in sessions:
-        if s.status != SessionStatus.DONE:
-            out.not_finished += 1
+        fbs = feedback.get(s.session_id, ())
+        if scorer.survey == "exact" and side == "llm":
+            # The reference scorer reads a simulator's answers only from its
+            # survey_comparable_<model>.json, never the surveys inside its runs file.
+            fbs = [fb for fb in fbs if not _inline_tau_usi_survey(fb)]
+        if s.meta.get("survey_only") or s.status != SessionStatus.DONE:
+            # A survey without a conversation counts for Eval only; so does, under the
+            # paper's rules, the questionnaire of a simulator session excluded by keep=false.
+            fb = pick_feedback(s, fbs)
+            usable = s.meta.get("survey_only") and s.status == SessionStatus.DONE
+            usable = usable or (
+                scorer.survey == "exact" and side == "llm" and s.meta.get("keep") is False
+            )
+            if fb is not None and usable:
+                out.eval_only += 1
+                out.sessions.append(
+                    ScoredSession(
+                        session_id=s.session_id,
+                        task=task_key(s),
+                        trial=s.trial,
+                        user_id=s.user_id,
+                        batch=s.batch,
+                        features=None,
+                        success=None,
+                        answers=_answers(fb, questionnaire, scorer),
+                        synthetic=is_synthetic_session(s),
+                        eval_only=True,
+                    )
+                )
+            if not s.meta.get("survey_only"):
+                out.not_finished += 1
             continue
-        feats = stored_features(annotations.get(s.session_id), s)
-        if feats is not None:
+        feats, stored = _features(s, annotations.get(s.session_id), scorer, side)
+        if stored:
             out.features_from_annotations += 1
         else:
-            feats = session_features(s)
             out.features_computed += 1
         if feats is None:
             out.no_user_words += 1
         if s.reward is None:
             out.no_reward += 1
-        fb = pick_feedback(s, feedback.get(s.session_id, ()))
+        fb = pick_feedback(s, fbs)
+        r2 = second_rater(fbs)
+        success: float | None = None
+        if s.reward is not None:
+            ok = s.reward.value > 0 if scorer.success == "reward_positive" else s.reward.success
+            success = 1.0 if ok else 0.0
         label: FailureLabel | None = None
-        if s.reward is not None and not s.reward.success:
+        if success is not None and success < 1.0:
             label = failure_labels.get(s.session_id) or attribute_failure(s, tasks.get(task_key(s)))
         if label is not None:
             out.failure_labels[s.session_id] = label
@@ -146,10 +238,12 @@ def reduce_sessions(
                 features=None
                 if feats is None
                 else np.array([feats[f] for f in FEATURE_NAMES], dtype=np.float64),
-                success=None if s.reward is None else (1.0 if s.reward.success else 0.0),
-                answers=None if fb is None else answer_vector(fb, questionnaire),
+                success=success,
+                answers=_answers(fb, questionnaire, scorer),
                 synthetic=is_synthetic_session(s),
                 failure=None if label is None else label.cause.value,
+                rater2=_answers(r2, questionnaire, scorer),
+                rater2_order=0 if r2 is None else int(r2.meta.get("order", 0)),
             )
         )
     return out

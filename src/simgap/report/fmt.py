@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from simgap.metrics.gaps import TEMPLATES
-from simgap.report.scorefile import ComparisonDoc, Est, RowDoc, SettingsDoc
+from simgap.report.scorefile import ComparisonDoc, Est, PassKDoc, RowDoc, ScoreDoc, SettingsDoc
 
 NA = "n/a"
 
@@ -183,3 +183,49 @@ def ties_text(r: RowDoc) -> str:
         f"≈ {t.label} (p = {'n/a' if t.p_value is None else f'{t.p_value:.2f}'})"
         for t in r.not_distinguishable
     )
+
+
+PASS_K_NOTE = (
+    "pass^k (τ-bench): the chance that all k tries of a task succeed, C(c, k)/C(n, k) for c "
+    "successes in n tries, averaged over tasks with at least k tries; a simulator's tries are "
+    "its runs, the reference's its sessions on the task. Δ: simulator − reference on the tasks "
+    "both tried k times, with a task-clustered interval (pt)."
+)
+
+
+def _pk_infl(p: PassKDoc) -> str:
+    if p.inflation is None or p.inflation.value is None:
+        return NA
+    return f"{points(p.inflation.value)} {ci(p.inflation, 0, scale=100, signed=True)}"
+
+
+def pass_k_grid(doc: ScoreDoc, ref_name: str) -> tuple[list[str], list[list[str]]] | None:
+    """The pass^k table both reports show: a header and one line per simulator (the
+    reference's own pass^k over all its tasks first); None when no row has pass^k."""
+    rows = [r for r in doc.rows if r.pass_k]
+    ref_pk = {p.k: p for p in doc.reference.pass_k}
+    if not rows and not ref_pk:
+        return None
+    k_max = max([p.k for r in rows for p in r.pass_k] + list(ref_pk))
+    head = ["simulator"]
+    for k in range(1, k_max + 1):
+        head += [f"pass^{k}", f"{ref_name} pass^{k}", f"Δ pass^{k}"]
+    lines: list[list[str]] = []
+    if ref_pk:
+        cells = [f"{ref_name} (all its tasks)"]
+        for k in range(1, k_max + 1):
+            p = ref_pk.get(k)
+            cells += ["", pct(p.sim.value) if p is not None else NA, ""]
+        lines.append(cells)
+    for r in rows:
+        by_k = {p.k: p for p in r.pass_k}
+        cells = [r.label]
+        for k in range(1, k_max + 1):
+            q = by_k.get(k)
+            if q is None:
+                cells += [NA, NA, NA]
+                continue
+            ref_v = None if q.reference is None else q.reference.value
+            cells += [pct(q.sim.value), pct(ref_v), _pk_infl(q)]
+        lines.append(cells)
+    return head, lines

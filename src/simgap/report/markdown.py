@@ -11,11 +11,13 @@ import re
 
 from simgap.report.capability import CapabilityJoin
 from simgap.report.fmt import (
+    PASS_K_NOTE,
     REASON_TITLES,
     ci,
     failure_share,
     noise_text,
     num,
+    pass_k_grid,
     pct,
     points,
     pt_ci,
@@ -132,6 +134,18 @@ def render_markdown(
             "**Human ceiling**: n/a (needs two reference batches or tasks with 2+ sessions)."
         )
     out.append("")
+
+    grid = pass_k_grid(doc, "people" if people else "reference")
+    if grid is not None:
+        head_k, lines_k = grid
+        out.append("### Reliability: pass^k")
+        out.append("")
+        out.append(md(PASS_K_NOTE))
+        out.append("")
+        out.append("| " + " | ".join(md(h) for h in head_k) + " |")
+        out.append("|" + "|".join([":---"] + ["---:"] * (len(head_k) - 1)) + "|")
+        out += ["| " + " | ".join(md(c) for c in cells) + " |" for cells in lines_k]
+        out.append("")
 
     out.append("## Success-rate inflation")
     out.append("")

@@ -96,6 +96,19 @@ class TieDoc(_Model):
     noise_floor: float | None = None
 
 
+class PassKDoc(_Model):
+    """τ-bench's pass^k of a row for one k (docs/metrics.md §7); absent in older files."""
+
+    k: int
+    sim: Est = Field(default_factory=Est)
+    n_tasks: int = 0
+    reference: Est | None = None
+    inflation: Est | None = None
+    n_tasks_reference: int = 0
+    sim_on_reference_tasks: float | None = None
+    tasks_too_few_tries: int = 0
+
+
 class RowDoc(_Model):
     label: str
     kind: str = "candidate"
@@ -113,6 +126,7 @@ class RowDoc(_Model):
     failures: FailuresDoc | None = None
     noise_floor: NoiseDoc | None = None
     not_distinguishable: list[TieDoc] = Field(default_factory=list)
+    pass_k: list[PassKDoc] = Field(default_factory=list)
     excluded: dict[str, int] = Field(default_factory=dict)
     features: dict[str, FeatureValues] = Field(default_factory=dict)
     gaps: list[str] = Field(default_factory=list)
@@ -132,6 +146,7 @@ class ReferenceDoc(_Model):
     # before the field existed had only people or synthetic references.
     kind: str = ""
     simulators: list[str] = Field(default_factory=list)
+    pass_k: list[PassKDoc] = Field(default_factory=list)
 
 
 class SettingsDoc(_Model):
@@ -148,6 +163,7 @@ class SettingsDoc(_Model):
     resampling_detail: str = ""
     repeats: int | None = None
     alpha: float = 0.05
+    scorer: str = "simgap"  # "paper": the authors' reference scorer's rules (--paper)
 
 
 class ComparisonDoc(_Model):

@@ -7,12 +7,13 @@ when the whole file is valid, and otherwise raises a one-line `ImportFormatError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from simgap.models import Annotation, Feedback, Session, load_jsonl
+from simgap.models import Annotation, Feedback, Session, UserKind, load_jsonl
 from simgap.store.importers.common import ImportFormatError, load_json
 from simgap.store.importers.tau2_results import looks_like_tau2, read_tau2_results
-from simgap.store.importers.tau_usi import looks_like_tau_usi, read_tau_usi
+from simgap.store.importers.tau_usi import layout_error, looks_like_tau_usi, read_tau_usi
 
 FORMATS = ("auto", "jsonl", "tau2", "tau-usi")
 
@@ -35,6 +36,9 @@ def detect_format(path: str | Path) -> str:
         data = load_json(p)
         if looks_like_tau2(data):
             return "tau2"
+        why = layout_error(p, data)  # the authors' layout: scorer output, surveys, difficulty
+        if why is not None:
+            raise ImportFormatError(why)
         if looks_like_tau_usi(data):
             return "tau-usi"
         raise ImportFormatError(
@@ -46,8 +50,18 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def read_any(path: str | Path, fmt: str = "auto") -> list[Session | Feedback | Annotation]:
-    """All records of a file in any supported format (all or nothing)."""
+def read_any(
+    path: str | Path,
+    fmt: str = "auto",
+    *,
+    default_kind: UserKind | None = None,
+    survey_dirs: Sequence[str | Path] = (),
+) -> list[Session | Feedback | Annotation]:
+    """All records of a file in any supported format (all or nothing).
+
+    For tau-usi data, `default_kind` says whose sessions a file is when neither its name nor
+    its shape tells, and `survey_dirs` adds folders to look for `survey_comparable_*.json` in.
+    """
     p = Path(path)
     if fmt not in FORMATS:
         raise ImportFormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -58,4 +72,4 @@ def read_any(path: str | Path, fmt: str = "auto") -> list[Session | Feedback | A
         return load_jsonl(p)
     if kind == "tau2":
         return list(read_tau2_results(p))
-    return list(read_tau_usi(p))
+    return list(read_tau_usi(p, default_kind=default_kind, survey_dirs=survey_dirs))
