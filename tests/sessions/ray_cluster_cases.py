@@ -421,30 +421,6 @@ def test_sweep_spreads_over_both_nodes_keys_reach_workers_content_equals_local( 
     assert KEY not in cluster.ray_logs()
 
 
-def test_ctrl_c_exits_130_with_the_resume_hint_and_the_rerun_completes(  # type: ignore[no-untyped-def]
-    tmp_path: Path, models, cluster: Cluster, pg: str, local_reference: dict[str, Session]
-) -> None:
-    url = new_database(pg)
-    cfg = sweep_file(tmp_path, models, url, engine="ray", ray_address=cluster.address)
-    env = simgap_env(cluster)
-    proc = popen_simgap("sweep", str(cfg), "--yes", env=env)
-    deadline = time.monotonic() + 300
-    while done_count(url) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert proc.poll() is None, "the sweep ended before Ctrl-C"
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stdout[-2000:] + stderr[-2000:]
-    assert "Traceback" not in stdout + stderr and "force=True" not in stdout + stderr
-    assert "rerun the same command to resume" in stderr
-    assert done_count(url) < PLANNED
-
-    r = simgap("sweep", str(cfg), "--yes", env=env)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    assert "resuming" in r.stdout
-    assert_exactly_once_and_like_local(url, local_reference)
-
-
 def test_node_killed_mid_sweep_requeues_its_sessions_each_stored_once(  # type: ignore[no-untyped-def]
     tmp_path: Path, models, cluster: Cluster, pg: str, local_reference: dict[str, Session]
 ) -> None:
@@ -469,16 +445,44 @@ def test_node_killed_mid_sweep_requeues_its_sessions_each_stored_once(  # type: 
     assert_exactly_once_and_like_local(url, local_reference)
 
 
-def test_every_worker_lost_stops_with_summary_and_hint_then_resumes(  # type: ignore[no-untyped-def]
-    tmp_path: Path, models, cluster: Cluster, pg: str, local_reference: dict[str, Session]
+# The interrupted sweep of the Ctrl-C test, resumed (and interrupted again) by the next one.
+INTERRUPTED: dict[str, Any] = {}
+
+
+def test_ctrl_c_exits_130_with_the_resume_hint(  # type: ignore[no-untyped-def]
+    tmp_path: Path, models, cluster: Cluster, pg: str
 ) -> None:
-    """After the node loss only the head is left: kill its worker process mid-sweep."""
+    """After the node loss: the head alone runs the sweep; Ctrl-C mid-sweep."""
     url = new_database(pg)
     cfg = sweep_file(tmp_path, models, url, engine="ray", ray_address=cluster.address)
+    proc = popen_simgap("sweep", str(cfg), "--yes", env=simgap_env(cluster))
+    deadline = time.monotonic() + 300
+    while done_count(url) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the sweep ended before Ctrl-C"
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout[-2000:] + stderr[-2000:]
+    assert "Traceback" not in stdout + stderr and "force=True" not in stdout + stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert lines == ["interrupted: finished work is stored; rerun the same command to resume"]
+    assert 2 <= done_count(url) < PLANNED
+    INTERRUPTED.update(url=url, cfg=cfg)
+
+
+def test_every_worker_lost_stops_with_summary_and_hint_then_resumes(  # type: ignore[no-untyped-def]
+    local_reference: dict[str, Session], cluster: Cluster
+) -> None:
+    """The interrupted sweep, rerun: its only worker (the head's) is killed mid-sweep, so the
+    sweep stops with its summary and the resume hint; the next rerun finishes it, each session
+    stored once and as the local engine stores it."""
+    assert INTERRUPTED, "needs the Ctrl-C test's sweep"
+    url, cfg = INTERRUPTED["url"], INTERRUPTED["cfg"]
     env = simgap_env(cluster)
+    before = done_count(url)
     proc = popen_simgap("sweep", str(cfg), "--yes", env=env)
     deadline = time.monotonic() + 300
-    while done_count(url) < 1 and proc.poll() is None and time.monotonic() < deadline:
+    while done_count(url) < before + 1 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     workers = _worker_pids()
     assert proc.poll() is None and len(workers) == 1, workers
@@ -486,14 +490,14 @@ def test_every_worker_lost_stops_with_summary_and_hint_then_resumes(  # type: ig
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 2, stdout[-2000:] + stderr[-2000:]
     assert "Traceback" not in stdout + stderr
+    assert "resuming" in stdout  # it continued the interrupted sweep
     assert "simgap run" in stdout and "planned" in stdout  # the summary came first
     errs = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert (
-        len(errs) == 1
-        and "every Ray worker was lost" in errs[0]
-        and "rerun the same command" in errs[0]
-    )
+    assert len(errs) == 1 and "every Ray worker was lost" in errs[0], stderr[-2000:]
+    assert "rerun the same command to resume" in errs[0]
+    assert done_count(url) < PLANNED
 
     r = simgap("sweep", str(cfg), "--yes", env=env)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert "resuming" in r.stdout
     assert_exactly_once_and_like_local(url, local_reference)

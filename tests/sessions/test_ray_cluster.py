@@ -46,7 +46,7 @@ def test_two_node_ray_cluster_through_the_cli() -> None:
     env = {**os.environ, "SIMGAP_IN_NETNS": "1"}
     inner = (
         "ip link set lo up && "
-        f"{sys.executable} -m pytest -p no:cacheprovider -q -rA -s --timeout=1500 {CASES}"
+        f"{sys.executable} -m pytest -p no:cacheprovider -q -rA -s --durations=0 --timeout=1500 {CASES}"
     )
     r = subprocess.run(
         ["unshare", "--net", "--pid", "--fork", "--mount-proc", "sh", "-c", inner],
