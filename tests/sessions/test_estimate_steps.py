@@ -4,6 +4,7 @@ another limit do not calibrate it. Also: the `sweep --help` example keeps its YA
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,7 +96,7 @@ def test_sweep_help_example_keeps_its_yaml_lists() -> None:
         capture_output=True,
         text=True,
         timeout=120,
-        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "COLUMNS": "120"},
     )
     assert r.returncode == 0, r.stderr
     assert "domains: [airline, retail]" in r.stdout
