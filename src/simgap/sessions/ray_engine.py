@@ -38,6 +38,7 @@ from simgap.sessions.ray_cluster import (
     LOCAL_THREADS_ENV,
     Slot,
     connect,
+    node_label,
     plan_slots,
     worker_environment,
 )
@@ -131,7 +132,7 @@ class _Worker:
 @dataclass
 class _Live:
     actor: Any
-    slot: Slot
+    slot: Slot  # where the worker runs (checked against its own report when it starts)
     inflight: int = 0
 
 
@@ -259,6 +260,7 @@ class RayEngine:
                 runtime_env={"env_vars": settings},
             ).remote(self.store.url, agent_cfg, self.agent_name, self.options, secrets)
             live.append(_Live(actor, slot))
+        labels = {str(n["NodeID"]): node_label(n) for n in ray.nodes()}
         probes = {w.actor.node.remote(): w for w in live}
         ready, _ = ray.wait(list(probes), num_returns=len(probes), timeout=self.start_timeout_s)
         started: list[_Live] = []
@@ -270,10 +272,14 @@ class RayEngine:
                 ray.kill(w.actor, no_restart=True)
                 continue
             try:
-                ray.get(ref)
+                node_id = ray.get(ref)
             except Exception as e:
                 problems.append(f"{w.slot.node_label}: {_first_line(e)}")
                 continue
+            # Count sessions where the worker really runs (its own report), not where it was
+            # asked to go: the summary's per-node counts are evidence of placement.
+            if node_id != w.slot.node_id:
+                w.slot = Slot(node_id=node_id, node_label=labels.get(node_id, node_id[:8]))
             started.append(w)
         if not started:
             raise ConfigError(f"no Ray worker started: {problems[0] if problems else 'unknown'}")
