@@ -110,3 +110,25 @@ def test_the_embedded_model_gets_at_most_its_slots_cores(monkeypatch: pytest.Mon
     assert LocalClient(ModelConfig(model="local")).n_threads == 1  # what its worker is given
     monkeypatch.setenv("SIMGAP_LOCAL_THREADS", "4096")
     assert default_threads() == all_cores
+
+
+def test_an_auth_refusal_is_named_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What Ray's C++ client printed while it retried decides the message (its exception only
+    says "Failed to connect")."""
+    from simgap.sessions.ray_cluster import _init_error
+
+    for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    printed = (
+        "W gcs_client.cc:210: ... RPC error: InvalidAuthToken: Authentication token is missing"
+    )
+    e = ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379")
+    msg = str(_init_error(e, "10.0.0.5:6379", None, printed))
+    assert msg.startswith("cannot connect to Ray at 10.0.0.5:6379: the cluster uses token")
+    assert "no token" in msg and "\n" not in msg
+    assert "refused this machine's Ray token" in str(_init_error(e, "h:1", "token", printed))
+    other = str(_init_error(e, "h:1", None, "W something else"))
+    assert other == "cannot start Ray at h:1: Failed to connect to Ray cluster at 10.0.0.5:6379"

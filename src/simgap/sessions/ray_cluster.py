@@ -211,13 +211,20 @@ def _init_error(e: Exception, addr: str | None, mode: str | None, printed: str) 
     where = addr or "a local instance"
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     if "InvalidAuthToken" in first + printed or "auth" in type(e).__name__.lower():
-        hint = (
-            "the cluster uses token authentication and this machine has no token: copy the "
-            "cluster's token to ~/.ray/auth_token (or set $RAY_AUTH_TOKEN_PATH / $RAY_AUTH_TOKEN)"
-            if mode != "token"
-            else "the cluster refused this machine's Ray token (~/.ray/auth_token, "
-            "$RAY_AUTH_TOKEN_PATH or $RAY_AUTH_TOKEN): use the token the cluster was started with"
-        )
+        if mode == "token":
+            hint = (
+                "the cluster refused this machine's Ray token (~/.ray/auth_token, "
+                "$RAY_AUTH_TOKEN_PATH or $RAY_AUTH_TOKEN): use the token the cluster was "
+                "started with"
+            )
+        elif token_available():
+            hint = f"the cluster uses token authentication: set RAY_AUTH_MODE=token (not {mode})"
+        else:
+            hint = (
+                "the cluster uses token authentication and this machine has no token: copy the "
+                "cluster's token to ~/.ray/auth_token (or set $RAY_AUTH_TOKEN_PATH / "
+                "$RAY_AUTH_TOKEN)"
+            )
         return ConfigError(f"cannot connect to Ray at {where}: {hint}")
     return ConfigError(f"cannot start Ray at {where}: {first[:300]}")
 
