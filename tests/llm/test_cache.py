@@ -71,7 +71,7 @@ async def test_failures_and_empty_answers_are_not_cached(
 ) -> None:
     cache = ResponseCache(tmp_path / "c.sqlite")
     client = make_client(fake_model_config, cache=cache, limits=LimiterRegistry())
-    fake_openai.script(Reply.empty(), Reply.empty(), Reply.empty())
+    fake_openai.script(*(Reply.empty() for _ in range(4)))
     with pytest.raises(LLMResponseError):
         await client.complete(client.request(USER))
     assert len(cache) == 0

@@ -9,7 +9,11 @@ import pytest
 
 from simgap.errors import ConfigError
 from simgap.llm import (
+    EMPTY_ANSWER_RETRIES,
     LimiterRegistry,
+    LLMEmptyAnswerError,
+    LLMModelFault,
+    LLMRequestRejectedError,
     LLMResponseError,
     LLMUnavailableError,
     ModelConfig,
@@ -194,7 +198,7 @@ async def test_context_too_long_is_a_response_error(
         Reply.error(400, "This model's maximum context length is 8192 tokens, you asked 9000")
     )
     client = _client(fake_model_config)
-    with pytest.raises(LLMResponseError, match="context window exceeded"):
+    with pytest.raises(LLMRequestRejectedError, match="context window exceeded"):
         await client.complete(client.request(USER))
     assert fake_openai.calls == 1
 
@@ -204,7 +208,6 @@ async def test_context_too_long_is_a_response_error(
     [
         (Reply.truncated, "undecodable answer"),
         (Reply.garbage, "undecodable answer"),
-        (Reply.empty, "empty answer (no content, no tool calls)"),
     ],
 )
 async def test_garbage_is_retried_twice_then_response_error(
@@ -217,6 +220,24 @@ async def test_garbage_is_retried_twice_then_response_error(
         await client.complete(client.request(USER))
     assert cause in str(err.value) and str(err.value).endswith("after 3 tries")
     assert fake_openai.calls == 3  # two retries, not max_retries
+
+
+async def test_empty_answer_is_retried_as_tau2_then_a_model_fault(
+    fake_openai: FakeOpenAIServer, fake_model_config: ModelConfig
+) -> None:
+    """τ²'s generate() asks again on an empty reply DEFAULT_MAX_RETRIES (3) times, then returns
+    it and the sample fails: 4 calls, then `LLMEmptyAnswerError` (a model fault, not
+    infrastructure), whatever the transport's `max_retries`."""
+    fake_openai.script(*(Reply.empty() for _ in range(4)), Reply.text("too late"))
+    client = _client(fake_model_config, max_retries=1)
+    with pytest.raises(LLMEmptyAnswerError) as err:
+        await client.complete(client.request(USER))
+    assert isinstance(err.value, LLMModelFault)
+    assert str(err.value).endswith("empty answer (no content, no tool calls) after 4 tries")
+    assert fake_openai.calls == 4 == EMPTY_ANSWER_RETRIES + 1
+    fake_openai.reset()
+    fake_openai.script(*(Reply.empty() for _ in range(3)), Reply.text("in time"))
+    assert (await client.complete(client.request(USER))).content == "in time"
 
 
 async def test_garbage_then_good_answer(

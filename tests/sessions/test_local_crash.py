@@ -54,8 +54,9 @@ def test_a_segfault_in_the_embedded_model_fails_one_session_and_the_run_goes_on(
     assert failed[0].termination is not None and failed[0].termination.value == "infra_error"
     cause = failed[0].error or ""
     assert "\n" not in cause and "signal 11, SIGSEGV" in cause, cause
-    assert "1 done, 1 failed" in " ".join(first.stdout.split())
-    assert "rerun the same command to retry failed sessions" in " ".join(first.stdout.split())
+    printed = " ".join(first.stdout.split())
+    assert "1 completed" in printed and "1 infrastructure errors pending retry" in printed
+    assert "rerun the same command to retry the sessions with infrastructure errors" in printed
 
     again = _run(db, env)
     assert again.returncode == 0, again.stdout + again.stderr

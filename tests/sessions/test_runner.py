@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from simgap.domains import load_tasks
-from simgap.models import AgentSpec, Role, SessionStatus, Termination
+from simgap.models import AgentSpec, Role, SessionCategory, SessionStatus, Termination
 from simgap.sessions import RunOptions, SweepAborted, SweepRunner, plan_sessions
 from simgap.store import Store
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
@@ -84,20 +84,29 @@ def test_idle_agent_fails_the_task(tmp_path: Path, fake_openai_factory) -> None:
     assert summary.successes == 0 and summary.rewarded == 1
 
 
-def test_invalid_tool_call_is_recorded_and_conversation_goes_on(
+def test_invalid_tool_arguments_fail_the_session_as_tau2_scores_it(
     tmp_path: Path, fake_openai_factory
 ) -> None:  # type: ignore[no-untyped-def]
+    """τ²'s generate() raises on arguments that are not JSON: the sample fails, scored 0, in
+    the denominator. Not an infrastructure error, so a rerun does not retry it."""
     agent_srv = fake_openai_factory(responder=cancelling_agent)
     agent_srv.script(Reply.invalid_tool_args("cancel_reservation", '{"reservation_id": '))
     user_srv = fake_openai_factory(responder=cancelling_customer)
     store = Store(tmp_path / "runs.db")
-    plans, _ = _run(store, agent_srv, user_srv, task_ids=["19"])
+    plans, summary = _run(store, agent_srv, user_srv, task_ids=["19"])
     s = store.get_session(plans[0].session_id)
     assert s is not None and s.status == SessionStatus.DONE
-    bad = s.turns[2].tool_calls[0]
-    assert bad.raw_arguments == '{"reservation_id": ' and bad.arguments == {}
-    assert s.turns[3].tool_error and s.turns[3].meta.get("invalid_call")
-    assert s.reward is not None and s.reward.value == 1.0  # the later valid call still counts
+    assert s.termination == Termination.AGENT_ERROR and s.category == SessionCategory.MODEL_FAILURE
+    assert s.reward is not None and s.reward.value == 0.0
+    # the offending message never entered the transcript (as in τ²); its output is kept
+    assert [t.role for t in s.turns] == [Role.AGENT, Role.USER]
+    failure = s.meta["model_failure"]
+    assert failure["role"] == "agent" and "not a JSON object" in failure["cause"]
+    assert failure["output"]["tool_calls"][0]["raw_arguments"] == '{"reservation_id": '
+    assert summary.rewarded == 1 and summary.successes == 0 and summary.failed == 0
+    assert summary.category(SessionCategory.MODEL_FAILURE) == 1
+    _, again = _run(store, agent_srv, user_srv, task_ids=["19"])
+    assert again.ran == 0 and again.already_done == 1
 
 
 def test_garbage_model_fails_the_session_then_rerun_retries_it(

@@ -35,8 +35,11 @@ class Agent(ABC):
         """Next agent step given the whole transcript so far."""
 
     def is_stop(self, reply: AgentReply) -> bool:
-        """τ²'s agents end a conversation by saying ###STOP### (solo mode); ours may too."""
-        return not reply.tool_calls and STOP_TOKEN in (reply.content or "")
+        """Whether this reply ends the conversation (`agent_stop`). As τ²'s `BaseAgent.is_stop`,
+        never by default: τ²'s `LLMAgent` does not end a conversation, whatever it says
+        (`###STOP###` included); only the user, a limit or an error does. An agent class may
+        override it, as τ²'s solo agent does with `STOP_TOKEN`."""
+        return False
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release per-session resources."""

@@ -19,19 +19,26 @@ from simgap.sessions.plan import SessionPlan
 
 
 def print_summary(s: SweepSummary, *, out: str) -> None:
-    """The end-of-run table: what ran, how it went, what it cost."""
+    """The end-of-run table: what ran, how it went (sessions by category, the success rate with
+    its denominator), what it cost."""
+    from simgap.models import SessionCategory as C
+
     t = Table(title="simgap run", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
-    sr = (
-        "n/a"
-        if s.success_rate is None
-        else f"{100 * s.success_rate:.1f}% ({s.successes}/{s.rewarded})"
-    )
     t.add_row(
         "sessions",
-        f"{s.done} done, {s.failed} failed, {s.planned} planned "
-        f"({s.already_done} finished earlier, {s.ran} run now)",
+        f"{s.planned} planned ({s.already_done} finished earlier, {s.ran} run now): "
+        f"{s.category(C.COMPLETED)} completed, "
+        f"{s.category(C.MODEL_FAILURE)} model failures scored as τ² (reward 0), "
+        f"{s.category(C.INFRA_ERROR)} infrastructure errors pending retry, "
+        f"{s.category(C.RUNNING)} interrupted",
+    )
+    sr = (
+        "n/a (no scored session)"
+        if s.success_rate is None
+        else f"{100 * s.success_rate:.1f}% = {s.successes}/{s.rewarded} "
+        "(completed + model failures; infrastructure errors not counted until retried)"
     )
     t.add_row("success rate (τ² reward = 1)", sr)
     t.add_row("mean turns per session", f"{s.mean_turns:.1f}")
@@ -52,11 +59,11 @@ def print_summary(s: SweepSummary, *, out: str) -> None:
     for note in s.notes:
         console.print(f"[yellow]note[/] {escape(note)}", soft_wrap=True)
     for sid, err in s.failures[:5]:
-        console.print(f"[red]failed[/] {sid}: {escape(err)}", soft_wrap=True)
+        console.print(f"[red]infrastructure error[/] {sid}: {escape(err)}", soft_wrap=True)
     if len(s.failures) > 5:
-        console.print(f"[red]… and {len(s.failures) - 5} more failed sessions[/]")
+        console.print(f"[red]… and {len(s.failures) - 5} more infrastructure errors[/]")
     if s.failures:
-        console.print("rerun the same command to retry failed sessions")
+        console.print("rerun the same command to retry the sessions with infrastructure errors")
 
 
 def _public_url(out: str) -> str:
@@ -87,12 +94,18 @@ def prepare_sweep(cfg: SweepConfig) -> tuple[list[SessionPlan], ModelConfig, str
     model_cfg = ModelConfig.model_validate(agent_cfg.model_dump(exclude={"name"}))
     spec = AgentSpec(name=agent_cfg.name, model=model_cfg.model, settings=model_cfg.public())
     plans = plan_sessions(
-        task_list, presets, agent=spec, trials=cfg.trials, batch=cfg.batch, base_seed=cfg.seed
+        task_list,
+        presets,
+        agent=spec,
+        trials=cfg.trials,
+        batch=cfg.batch,
+        base_seed=cfg.seed,
+        protocol=cfg.protocol,
     )
     console.print(
         f"{len(plans)} sessions: {len(task_list)} task(s) of {', '.join(cfg.domain_list)} × "
         f"{len(presets)} simulator(s) ({', '.join(p.name for p in presets)}) × "
-        f"{cfg.trials} trial(s); agent {spec.name} on {spec.model}",
+        f"{cfg.trials} trial(s); agent {spec.name} on {spec.model}; protocol {cfg.protocol}",
         markup=False,
         highlight=False,
     )
@@ -183,11 +196,19 @@ def run(
     concurrency: int = typer.Option(
         None, "--concurrency", "-c", help="Sessions in parallel (async)."
     ),
+    protocol: str = typer.Option(
+        None,
+        "--protocol",
+        help="Conversation protocol: tau2 (τ²-bench's Orchestrator exactly, the default) or "
+        "paper (the study of arXiv 2603.11245). See docs/protocol.md.",
+    ),
     max_steps: int = typer.Option(
-        None, "--max-steps", help="τ² step limit per session (default 200)."
+        None, "--max-steps", help="τ² step limit per session (default: the protocol's; tau2 200)."
     ),
     max_errors: int = typer.Option(
-        None, "--max-errors", help="τ² tool-error limit per session (default 10)."
+        None,
+        "--max-errors",
+        help="τ² tool-error limit per session (default: the protocol's; tau2 10).",
     ),
     seed: int = typer.Option(None, "--seed", help="Base seed (default 300, as τ²)."),
     out: str = typer.Option(
@@ -233,6 +254,7 @@ def run(
             "trials": trials,
             "batch": batch,
             "concurrency": concurrency,
+            "protocol": protocol,
             "max_steps": max_steps,
             "max_errors": max_errors,
             "seed": seed,

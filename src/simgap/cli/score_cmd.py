@@ -176,6 +176,17 @@ def leaderboard_table(lb: Any) -> Table:
     return t
 
 
+def category_line(cats: dict[str, int]) -> str:
+    """`12 completed, 1 model failure (scored 0), 2 infrastructure errors pending retry, 0
+    interrupted; SR denominator 13` from a `sessions_by_category` count."""
+    done, fail = cats.get("completed", 0), cats.get("model_failure", 0)
+    infra, running = cats.get("infra_error", 0), cats.get("running", 0)
+    return (
+        f"{done} completed, {fail} model failures (scored as τ²: 0), {infra} infrastructure "
+        f"errors pending retry, {running} interrupted; SR denominator {done + fail}"
+    )
+
+
 def _pk(e: dict[str, Any] | None, signed: bool = False) -> str:
     if e is None or e.get("value") is None:
         return "n/a"
@@ -410,6 +421,15 @@ def score(
     pk = pass_k_table(lb)
     if pk is not None:
         wide.print(pk)
+    console.print(
+        "sessions (SR over completed + model failures; infrastructure errors and interrupted "
+        "sessions are counted, not scored):",
+        highlight=False,
+    )
+    ref_cats = lb.reference.get("sessions_by_category") or {}
+    console.print(f"  reference: {category_line(ref_cats)}", highlight=False, markup=False)
+    for r in lb.rows:
+        console.print(f"  {r.label}: {category_line(r.categories)}", highlight=False, markup=False)
     for r in lb.rows:
         if r.gaps:
             console.print(f"[bold]{r.label}[/] — largest gaps per dimension:")

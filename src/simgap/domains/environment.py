@@ -204,6 +204,11 @@ class DomainEnvironment:
             return None
         return self._env
 
+    def sync(self) -> None:
+        """τ²'s `Environment.sync_tools`, which its orchestrator runs after every step (a no-op
+        but in telecom, where it syncs the user's phone with the network's records)."""
+        self._env.sync_tools()
+
     def call(self, tc: ToolCall, *, requestor: Role, idx: int) -> Turn:
         """Execute one tool call and return the tool turn (errors are results, as in τ²)."""
         if is_invalid_call(tc):

@@ -9,11 +9,15 @@ clients on first use.
 """
 
 from simgap.llm.base import (
+    EMPTY_ANSWER_RETRIES,
     LOCAL_MODEL,
     ChatRequest,
     ChatResponse,
     LLMClient,
+    LLMEmptyAnswerError,
     LLMError,
+    LLMModelFault,
+    LLMRequestRejectedError,
     LLMResponseError,
     LLMUnavailableError,
     ModelConfig,
@@ -27,13 +31,17 @@ from simgap.llm.local import LocalClient
 from simgap.llm.stats import CallStats, ModelStats
 
 __all__ = [
+    "EMPTY_ANSWER_RETRIES",
     "LOCAL_MODEL",
     "BackendClient",
     "CallStats",
     "ChatRequest",
     "ChatResponse",
     "LLMClient",
+    "LLMEmptyAnswerError",
     "LLMError",
+    "LLMModelFault",
+    "LLMRequestRejectedError",
     "LLMResponseError",
     "LLMUnavailableError",
     "LimiterRegistry",

@@ -44,6 +44,32 @@ class LLMResponseError(LLMError):
     """The model answered, but with something unusable (empty, garbage, wrong schema)."""
 
 
+class LLMModelFault(LLMResponseError):
+    """A failure of the model itself that τ²-bench counts against the sample: the request
+    reached the model and the model's own behaviour made it fail (an empty reply after τ²'s
+    retries, a conversation its context cannot hold, a refusal by content policy).
+
+    τ²'s runner turns such an exception into a failed sample scored 0 (`skip_failed_samples`)
+    or aborts the run; simgap scores the session 0 and keeps it in the denominator. Everything
+    else that is an `LLMError` (endpoint unreachable, rate limited for good, undecodable HTTP
+    bodies, our embedded model's worker crashing) is infrastructure: shown and retried.
+    """
+
+
+class LLMEmptyAnswerError(LLMModelFault):
+    """Neither content nor tool calls, still, after τ²'s retries (`EMPTY_ANSWER_RETRIES`)."""
+
+
+class LLMRequestRejectedError(LLMModelFault):
+    """The provider refused this conversation for good: context window exceeded, content policy."""
+
+
+# τ²'s `generate()` retries a reply with neither content nor tool calls this many times
+# (tau2.config.DEFAULT_MAX_RETRIES, also the `--max-retries` default of `tau2 run`) before it
+# returns it and the orchestrator fails the sample on it.
+EMPTY_ANSWER_RETRIES = 3
+
+
 _TRANSPORT_FIELDS = frozenset(
     {"timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "rpm", "tpm", "max_concurrency"}
 )

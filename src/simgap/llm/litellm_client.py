@@ -17,8 +17,11 @@ from typing import Any
 
 from simgap.errors import ConfigError
 from simgap.llm.base import (
+    EMPTY_ANSWER_RETRIES,
     ChatRequest,
     ChatResponse,
+    LLMEmptyAnswerError,
+    LLMRequestRejectedError,
     LLMResponseError,
     LLMUnavailableError,
     ModelConfig,
@@ -34,8 +37,8 @@ from simgap.models import ToolCall, Usage
 # OpenAI-compatible local servers (vLLM, llama.cpp server, the test fake) accept any key, but
 # the openai SDK refuses to send a request without one.
 DUMMY_API_KEY = "sk-simgap-no-key"
-# Garbage answers (empty, undecodable) are retried this many times at most: a server that
-# answers garbage three times in a row is broken, not busy.
+# Undecodable answers are retried this many times at most: a server that answers garbage
+# three times in a row is broken, not busy. (Empty answers follow τ²: EMPTY_ANSWER_RETRIES.)
 MAX_BAD_ANSWER_RETRIES = 2
 
 
@@ -134,20 +137,32 @@ class LiteLLMClient(BackendClient):
         estimate = self._estimate_tokens(request) if self.limiter.tpm else 0.0
         max_tries = self.config.max_retries + 1
         max_bad = min(MAX_BAD_ANSWER_RETRIES, self.config.max_retries)
-        tries = bad = 0
+        tries = bad = empty = 0  # transport tries, undecodable answers, empty answers
         spent = Usage()  # tokens of unusable (empty) answers are paid for too
         while True:
-            tries += 1
-            if tries > 1:
+            if tries + empty > 0:
                 self.stats.record(model, retries=1)
+            tries += 1
             outcome = await self._attempt(request, kwargs, estimate)
             if isinstance(outcome, ChatResponse):
                 if not outcome.is_empty:
                     if estimate:
                         self.limiter.record_tokens(outcome.usage.total_tokens - estimate)
                     return outcome.model_copy(update={"usage": spent + outcome.usage})
+                # An empty reply is the model's own doing, not the transport's: asked again at
+                # once, exactly as often as τ²'s generate() asks (not counted against the
+                # transport retries), then a model fault that τ² scores as a failed sample.
                 spent = spent + outcome.usage
-                outcome = Failure(Kind.GARBAGE, "empty answer (no content, no tool calls)")
+                self.stats.record(model, bad_answers=1)
+                tries -= 1
+                empty += 1
+                if empty > EMPTY_ANSWER_RETRIES:
+                    raise LLMEmptyAnswerError(
+                        model,
+                        f"empty answer (no content, no tool calls) after {empty} tries",
+                        endpoint=self.endpoint,
+                    )
+                continue
             await self._handle_failure(outcome, model, tries, max_tries, bad, max_bad)
             if outcome.kind is Kind.GARBAGE:
                 bad += 1
@@ -179,7 +194,7 @@ class LiteLLMClient(BackendClient):
         if f.kind is Kind.GARBAGE:
             self.stats.record(model, bad_answers=1)
         if f.kind is Kind.FATAL_REQUEST:
-            raise LLMResponseError(model, f.cause, endpoint=self.endpoint)
+            raise LLMRequestRejectedError(model, f.cause, endpoint=self.endpoint)
         if not f.retryable:
             raise LLMUnavailableError(model, f.cause, endpoint=self.endpoint)
         if f.retry_after is not None and f.retry_after > MAX_RETRY_AFTER_S:

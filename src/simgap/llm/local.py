@@ -26,7 +26,14 @@ import os
 from pathlib import Path
 
 from simgap.errors import ConfigError
-from simgap.llm.base import LOCAL_MODEL, ChatRequest, ChatResponse, LLMResponseError, ModelConfig
+from simgap.llm.base import (
+    EMPTY_ANSWER_RETRIES,
+    LOCAL_MODEL,
+    ChatRequest,
+    ChatResponse,
+    LLMEmptyAnswerError,
+    ModelConfig,
+)
 from simgap.llm.cache import ResponseCache
 from simgap.llm.client import BackendClient
 from simgap.llm.limits import ConcurrencyGate
@@ -36,7 +43,7 @@ from simgap.llm.stats import CallStats
 from simgap.models import Usage
 
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MAX_EMPTY_RETRIES = 2
+MAX_EMPTY_RETRIES = EMPTY_ANSWER_RETRIES  # as τ²'s generate() (see llm.base)
 
 # One generation at a time in this process (see the module docstring).
 _INFERENCE_GATE = ConcurrencyGate(1)
@@ -149,7 +156,7 @@ class LocalClient(BackendClient):
                 return resp.model_copy(update={"usage": spent + resp.usage})
             spent = spent + resp.usage
             self.stats.record(request.model, bad_answers=1)
-        raise LLMResponseError(
+        raise LLMEmptyAnswerError(
             request.model,
             f"empty answer after {MAX_EMPTY_RETRIES + 1} tries",
             endpoint=self.endpoint,

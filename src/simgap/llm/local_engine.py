@@ -24,7 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from simgap.llm.base import ChatRequest, ChatResponse, LLMResponseError, LLMUnavailableError
+from simgap.llm.base import (
+    ChatRequest,
+    ChatResponse,
+    LLMRequestRejectedError,
+    LLMResponseError,
+    LLMUnavailableError,
+)
 from simgap.llm.toolcalls import call_text, parse_tool_output, tool_instructions, tool_names
 from simgap.models import Usage
 
@@ -203,9 +209,10 @@ class LlamaEngine:
         if len(tokens) > budget:
             max_tokens = self.n_ctx - len(tokens) - 1
             if max_tokens < _MIN_NEW_TOKENS:
-                raise LLMResponseError(
+                raise LLMRequestRejectedError(
                     self.model,
-                    f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}",
+                    f"context window exceeded: prompt of {len(tokens)} tokens does not fit "
+                    f"the context of {self.n_ctx}",
                     endpoint=self.endpoint,
                 )
         return tokens, stops, max_tokens

@@ -38,6 +38,7 @@ from simgap.llm.base import (
     ChatRequest,
     ChatResponse,
     LLMError,
+    LLMRequestRejectedError,
     LLMResponseError,
     LLMUnavailableError,
 )
@@ -84,7 +85,13 @@ def serve(conn: Connection, model: str, model_path: str, n_ctx: int, n_threads: 
         try:
             resp = engine.generate(request, payload["seed"])
         except LLMError as e:
-            kind = "unavailable" if isinstance(e, LLMUnavailableError) else "response"
+            kind = (
+                "unavailable"
+                if isinstance(e, LLMUnavailableError)
+                else "rejected"
+                if isinstance(e, LLMRequestRejectedError)
+                else "response"
+            )
             conn.send((kind, _cause(e, engine.endpoint), 0))
             continue
         except Exception as e:  # llama.cpp raised (not crashed): this call fails, not the worker
@@ -173,7 +180,10 @@ class LocalWorker:
                 raise self._crash(f"died ({signal_name(code)}) while generating") from None
         if kind == "ok":
             return ChatResponse.model_validate(body), int(dropped)
-        error = LLMUnavailableError if kind == "unavailable" else LLMResponseError
+        error: type[LLMError] = {
+            "unavailable": LLMUnavailableError,
+            "rejected": LLMRequestRejectedError,
+        }.get(kind, LLMResponseError)
         raise error(self.model, str(body), endpoint=str(self.model_path))
 
     def _crash(self, what: str) -> LLMWorkerCrash:

@@ -114,6 +114,9 @@ class Row:
     not_distinguishable: list[dict[str, Any]] = field(default_factory=list)
     # τ-bench's pass^k for k = 1.. (metrics.passk); empty for the ceiling.
     pass_k: list[PassK] = field(default_factory=list)
+    # Sessions read for this row by category (models.SessionCategory): the success rate is
+    # over completed + model_failure; infra_error and running are counted, not scored.
+    categories: dict[str, int] = field(default_factory=dict)
 
     @property
     def usi(self) -> float | None:
@@ -146,6 +149,7 @@ class Row:
             "not_distinguishable": self.not_distinguishable,
             "pass_k": [p.to_json() for p in self.pass_k],
             "excluded": self.excluded,
+            "sessions_by_category": self.categories,
             "features_source": self.features_source,
             "features": self.features,
             "gaps": self.gaps,

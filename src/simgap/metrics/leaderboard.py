@@ -198,6 +198,7 @@ def _row(
         synthetic=synthetic,
         tasks=sorted(universe),
         failures={} if reduction is None else _failure_summary(reduction, universe),
+        categories={} if reduction is None else dict(reduction.categories),
     )
 
 
@@ -502,6 +503,7 @@ def score_scored(
         "batches": {b: len(ss) for b, ss in sorted(batches.items())},
         "eval_available": has_ref_feedback,
         "excluded": _exclusions(ref_red),
+        "sessions_by_category": dict(ref_red.categories),
         "features_source": _features_source(ref_red),
         "tasks_with_difficulty": int((bins >= 0).sum()),
         "synthetic_sessions": sum(1 for s in ref_red.sessions if s.synthetic),
@@ -638,4 +640,5 @@ def _empty_row(cs: ScoredSet, excluded: dict[str, int], why: str) -> Row:
         gaps=[],
         notes=[why],
         synthetic=cs.synthetic,
+        categories=dict(cs.reduction.categories),
     )

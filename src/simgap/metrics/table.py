@@ -85,6 +85,9 @@ class Reduction:
     # (session_id -> label) for the score file's counts and evidence.
     failure_labellers: dict[str, int] = field(default_factory=dict)
     failure_labels: dict[str, FailureLabel] = field(default_factory=dict)
+    # Every conversation read, by `SessionCategory` (completed, model_failure, infra_error,
+    # running): what each success rate's denominator holds and what it leaves out.
+    categories: dict[str, int] = field(default_factory=dict)
 
 
 def stored_features(ann: Annotation | None, session: Session) -> dict[str, float] | None:
@@ -175,6 +178,9 @@ def reduce_sessions(
     failure_labels = failure_labels or {}
     tasks = tasks or {}
     for s in sessions:
+        if not s.meta.get("survey_only"):
+            cat = s.category.value
+            out.categories[cat] = out.categories.get(cat, 0) + 1
         fbs = feedback.get(s.session_id, ())
         if scorer.survey == "exact" and side == "llm":
             # The reference scorer reads a simulator's answers only from its

@@ -19,10 +19,12 @@ from simgap.models.feedback import (
 )
 from simgap.models.records import RecordError, load_jsonl, read_jsonl, write_jsonl
 from simgap.models.session import (
+    MODEL_FAILURE_TERMINATIONS,
     REWARDED_TERMINATIONS,
     AgentSpec,
     Reward,
     Session,
+    SessionCategory,
     SessionStatus,
     Termination,
     UserKind,
@@ -33,6 +35,7 @@ from simgap.models.turn import Role, ToolCall, Turn, Usage, utcnow
 __all__ = [
     "FAILURE_PREFIX",
     "FAILURE_VERSION",
+    "MODEL_FAILURE_TERMINATIONS",
     "REASON_CAUSE",
     "REWARDED_TERMINATIONS",
     "AgentSpec",
@@ -50,6 +53,7 @@ __all__ = [
     "Reward",
     "Role",
     "Session",
+    "SessionCategory",
     "SessionStatus",
     "Task",
     "Termination",

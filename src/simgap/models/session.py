@@ -32,6 +32,8 @@ class Termination(StrEnum):
     OUT_OF_SCOPE = "out_of_scope"
     ABANDONED = "abandoned"
     INFRA_ERROR = "infra_error"
+    # the paper's study protocol: the user's turn limit (80 replies after the greeting's)
+    MAX_USER_TURNS = "max_user_turns"
 
 
 # Terminations after which τ²'s evaluator computes a real reward (everything else scores 0).
@@ -46,6 +48,32 @@ class SessionStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+# Terminations by which a model under test failed the conversation as τ²-bench counts it
+# (see `SessionCategory.MODEL_FAILURE`).
+MODEL_FAILURE_TERMINATIONS = frozenset({Termination.AGENT_ERROR, Termination.USER_ERROR})
+
+
+class SessionCategory(StrEnum):
+    """What a stored session counts as in a success rate (docs/protocol.md, "Categories").
+
+    * `completed`: ended by a stop or a limit; τ²'s reward; in the denominator.
+    * `model_failure`: the agent's or the simulator's model failed as τ² counts it (an empty
+      reply after τ²'s retries, tool-call arguments that are not a JSON object, a context
+      overflow, a protocol violation): scored 0 exactly as τ² scores it, in the denominator,
+      and not retried (τ² would not retry it either). Termination `agent_error` or
+      `user_error` (who failed), the cause in `meta["model_failure"]`.
+    * `infra_error`: the transport failed after retries (provider unreachable, rate limited
+      for good, undecodable answers, the embedded model's worker crashed): no reward, left
+      out of the denominator but always counted and shown, retried on rerun.
+    * `running`: interrupted; continued on rerun.
+    """
+
+    COMPLETED = "completed"
+    MODEL_FAILURE = "model_failure"
+    INFRA_ERROR = "infra_error"
+    RUNNING = "running"
 
 
 class Reward(BaseModel):
@@ -101,6 +129,17 @@ class Session(BaseModel):
     @property
     def success(self) -> bool | None:
         return None if self.reward is None else self.reward.success
+
+    @property
+    def category(self) -> SessionCategory:
+        """Which `SessionCategory` this session counts in."""
+        if self.status == SessionStatus.FAILED:
+            return SessionCategory.INFRA_ERROR
+        if self.status == SessionStatus.RUNNING:
+            return SessionCategory.RUNNING
+        if self.termination in MODEL_FAILURE_TERMINATIONS:
+            return SessionCategory.MODEL_FAILURE
+        return SessionCategory.COMPLETED
 
     @property
     def user_turns(self) -> list[Turn]:

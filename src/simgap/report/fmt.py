@@ -229,3 +229,14 @@ def pass_k_grid(doc: ScoreDoc, ref_name: str) -> tuple[list[str], list[list[str]
             cells += [pct(q.sim.value), pct(ref_v), _pk_infl(q)]
         lines.append(cells)
     return head, lines
+
+
+def categories_text(cats: Mapping[str, int]) -> str:
+    """`completed / model failures / infrastructure errors or interrupted` (docs/protocol.md,
+    "Categories"), or n/a for score files written before sessions were counted by category."""
+    if not cats:
+        return "n/a"
+    return (
+        f"{cats.get('completed', 0)} / {cats.get('model_failure', 0)} / "
+        f"{cats.get('infra_error', 0) + cats.get('running', 0)}"
+    )

@@ -28,6 +28,7 @@ from simgap.report.fmt import (
     PASS_K_NOTE,
     PEOPLE_COLOUR,
     REASON_TITLES,
+    categories_text,
     ci,
     colours,
     failure_share,
@@ -183,6 +184,7 @@ def _table(doc: ScoreDoc, names: Names, cols: Mapping[str, str]) -> list[dict[st
                 "noise": "" if ceiling else noise_text(r),
                 "ties": "" if ceiling else ties_text(r),
                 "size": f"{r.n_sessions} / {r.n_tasks}",
+                "categories": categories_text(r.sessions_by_category),
                 "excluded": ""
                 if ceiling
                 else (

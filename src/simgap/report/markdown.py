@@ -13,6 +13,7 @@ from simgap.report.capability import CapabilityJoin
 from simgap.report.fmt import (
     PASS_K_NOTE,
     REASON_TITLES,
+    categories_text,
     ci,
     failure_share,
     noise_text,
@@ -122,6 +123,15 @@ def render_markdown(
         ]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
+    counted = [r for r in doc.rows if r.sessions_by_category]
+    if counted:
+        out.append(
+            "Sessions read (completed / model failures, scored 0 as τ² scores them / "
+            "infrastructure errors or interrupted, not scored): "
+            + "; ".join(f"{md(r.label)} {categories_text(r.sessions_by_category)}" for r in counted)
+            + ". Success rates are over the first two."
+        )
+        out.append("")
     if doc.ceiling is not None and doc.ceiling.usi.value is not None:
         out.append(
             f"**{'Human' if people else 'Reference'} ceiling** "

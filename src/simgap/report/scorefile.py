@@ -128,6 +128,8 @@ class RowDoc(_Model):
     not_distinguishable: list[TieDoc] = Field(default_factory=list)
     pass_k: list[PassKDoc] = Field(default_factory=list)
     excluded: dict[str, int] = Field(default_factory=dict)
+    # completed / model_failure / infra_error / running (docs/protocol.md); absent before
+    sessions_by_category: dict[str, int] = Field(default_factory=dict)
     features: dict[str, FeatureValues] = Field(default_factory=dict)
     gaps: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
@@ -147,6 +149,7 @@ class ReferenceDoc(_Model):
     kind: str = ""
     simulators: list[str] = Field(default_factory=list)
     pass_k: list[PassKDoc] = Field(default_factory=list)
+    sessions_by_category: dict[str, int] = Field(default_factory=dict)
 
 
 class SettingsDoc(_Model):

@@ -16,7 +16,7 @@ from simgap.domains import DEFAULT_SPLIT, check_domain, load_tasks
 from simgap.errors import ConfigError
 from simgap.llm.base import ModelConfig
 from simgap.models import Task
-from simgap.sessions.driver import DEFAULT_MAX_ERRORS, DEFAULT_MAX_STEPS
+from simgap.sessions.protocol import DEFAULT_PROTOCOL, get_protocol
 from simgap.users import UserPreset, get_preset
 
 
@@ -40,8 +40,12 @@ class SweepConfig(BaseModel):
     batch: str = "default"
     agent: AgentConfig = Field(default_factory=AgentConfig)
     concurrency: int = Field(default=4, ge=1, le=1024)
-    max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=2)
-    max_errors: int = Field(default=DEFAULT_MAX_ERRORS, ge=1)
+    # The conversation protocol (simgap.sessions.protocol; docs/protocol.md): `tau2`, τ²-bench's
+    # Orchestrator exactly (the default), or `paper`, the study of arXiv 2603.11245.
+    protocol: str = DEFAULT_PROTOCOL
+    # τ²'s limits; unset: the protocol's (`tau2`: 200 steps, 10 tool errors; `paper`: none).
+    max_steps: int | None = Field(default=None, ge=1)
+    max_errors: int | None = Field(default=None, ge=1)
     seed: int = 300
     out: str = "runs.db"
     cache: bool = True
@@ -55,6 +59,14 @@ class SweepConfig(BaseModel):
     @classmethod
     def _domain(cls, v: str) -> str:
         return check_domain(v)
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, v: str) -> str:
+        try:
+            return get_protocol(v).name
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
 
     @field_validator("domains")
     @classmethod

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from simgap.models import AgentSpec, Task
+from simgap.sessions.protocol import DEFAULT_PROTOCOL, get_protocol
 from simgap.users import UserPreset
 
 
@@ -24,7 +25,10 @@ def session_id_for(
     batch: str,
     trial: int,
     user_settings: dict[str, object] | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> str:
+    """A session's id: a hash of everything that defines it, the protocol's name included (a
+    session run under other rules is another session)."""
     ident = json.dumps(
         [
             domain,
@@ -34,6 +38,7 @@ def session_id_for(
             batch,
             trial,
             user_settings or {},
+            protocol,
         ],
         sort_keys=True,
         separators=(",", ":"),
@@ -65,6 +70,7 @@ class SessionPlan:
     trial: int
     batch: str
     seed: int
+    protocol: str = DEFAULT_PROTOCOL
 
 
 def plan_sessions(
@@ -75,8 +81,11 @@ def plan_sessions(
     trials: int = 1,
     batch: str = "default",
     base_seed: int = 300,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> list[SessionPlan]:
-    """Tasks × simulators × trials, in task-major order (τ²-bench's default seed is 300)."""
+    """Tasks × simulators × trials, in task-major order (τ²-bench's default seed is 300),
+    under the named conversation protocol (`simgap.sessions.protocol`)."""
+    protocol = get_protocol(protocol).name
     out: list[SessionPlan] = []
     for task in tasks:
         for preset in presets:
@@ -89,6 +98,7 @@ def plan_sessions(
                     batch=batch,
                     trial=trial,
                     user_settings=preset_identity(preset),
+                    protocol=protocol,
                 )
                 out.append(
                     SessionPlan(
@@ -99,6 +109,7 @@ def plan_sessions(
                         trial=trial,
                         batch=batch,
                         seed=seed_for(sid, base_seed),
+                        protocol=protocol,
                     )
                 )
     return out

@@ -35,13 +35,16 @@ from simgap.llm.factory import make_client
 from simgap.models import (
     AgentSpec,
     Session,
+    SessionCategory,
     SessionStatus,
     Termination,
     Usage,
     UserKind,
 )
-from simgap.sessions.driver import DEFAULT_MAX_ERRORS, DEFAULT_MAX_STEPS, SessionDriver
+from simgap.sessions.driver import SessionDriver
 from simgap.sessions.plan import SessionPlan, preset_identity
+from simgap.sessions.protocol import Protocol as ConversationProtocol
+from simgap.sessions.protocol import get_protocol
 from simgap.sessions.reward_pool import RewardPool
 from simgap.sessions.simulate import simulate
 from simgap.store import SessionFilter, Store
@@ -102,8 +105,9 @@ class SweepAborted(SimgapError):
 @dataclass
 class RunOptions:
     concurrency: int = 4
-    max_steps: int = DEFAULT_MAX_STEPS
-    max_errors: int = DEFAULT_MAX_ERRORS
+    # τ²'s limits; None: the session's protocol's (`tau2`: 200 steps, 10 tool errors).
+    max_steps: int | None = None
+    max_errors: int | None = None
     use_cache: bool = True
     cache_path: Path | None = None
     # Processes running τ²'s reward evaluator. None: none with the fast evaluation path (the
@@ -150,6 +154,8 @@ class SweepSummary:
     wall_s: float
     failures: list[tuple[str, str]] = field(default_factory=list)
     terminations: dict[str, int] = field(default_factory=dict)
+    # Sessions per `SessionCategory` (completed, model_failure, infra_error, running).
+    categories: dict[str, int] = field(default_factory=dict)
     # Engines that spread sessions (`--engine ray`): sessions run now per node, and what
     # happened to the workers (lost nodes, sessions re-queued).
     per_node: dict[str, int] = field(default_factory=dict)
@@ -157,7 +163,13 @@ class SweepSummary:
 
     @property
     def success_rate(self) -> float | None:
+        """Successes over every scored session: completed ones and model failures (scored 0
+        as τ² scores them). Infrastructure errors are not in it: they have no reward yet and
+        are retried on rerun (`categories` counts them)."""
         return None if self.rewarded == 0 else self.successes / self.rewarded
+
+    def category(self, c: SessionCategory) -> int:
+        return self.categories.get(c.value, 0)
 
 
 class _TrackedClient(LLMClient):
@@ -227,8 +239,24 @@ class SweepRunner:
         return min(cores, 8) if cores >= 2 and n_sessions >= MIN_SESSIONS_FOR_REWARD_POOL else 0
 
     # -- one session --------------------------------------------------------------------------
+    def protocol(self, plan: SessionPlan) -> ConversationProtocol:
+        """The plan's protocol with this run's limits (`--max-steps/--max-errors`) applied."""
+        return get_protocol(plan.protocol).with_limits(
+            max_steps=self.options.max_steps, max_errors=self.options.max_errors
+        )
+
+    def model_configs(self, plan: SessionPlan) -> tuple[ModelConfig, ModelConfig | None]:
+        """(agent, simulator) model configs with the protocol's sampling defaults filled in
+        where the configs leave them unset (τ²: temperature 0.0 for both)."""
+        p = get_protocol(plan.protocol)
+        agent = p.sampled(self.agent_config, role="agent")
+        model = plan.preset.model
+        return agent, None if model is None else p.sampled(model, role="user")
+
     def new_session(self, plan: SessionPlan) -> Session:
         preset = plan.preset
+        protocol = self.protocol(plan)
+        agent_cfg, user_cfg = self.model_configs(plan)
         return Session(
             session_id=plan.session_id,
             task_id=plan.task.task_id,
@@ -243,16 +271,20 @@ class SweepRunner:
                 "user_preset": preset_identity(preset),
                 "user_family": preset.family,
                 "synthetic": preset.synthetic,
-                "max_steps": self.options.max_steps,
-                "max_errors": self.options.max_errors,
+                "protocol": protocol.describe(),
+                "max_steps": protocol.max_steps,
+                "max_errors": protocol.max_errors,
+                "sampling": {
+                    "agent": _sampling(agent_cfg, plan.seed),
+                    "user": None if user_cfg is None else _sampling(user_cfg, plan.seed),
+                },
             },
         )
 
     async def run_one(self, plan: SessionPlan) -> SessionOutcome:
-        agent_client = self.client("agent", self.agent_config)
-        user_client = (
-            self.client("user", plan.preset.model) if plan.preset.model is not None else None
-        )
+        agent_cfg, user_cfg = self.model_configs(plan)
+        agent_client = self.client("agent", agent_cfg)
+        user_client = self.client("user", user_cfg) if user_cfg is not None else None
 
         def make_agent(env: DomainEnvironment) -> Agent:
             return build_agent(plan.agent, agent_client, env)
@@ -262,8 +294,7 @@ class SweepRunner:
             self.new_session(plan),
             plan.task,
             make_agent,
-            max_steps=self.options.max_steps,
-            max_errors=self.options.max_errors,
+            protocol=self.protocol(plan),
         )
         driver.reward_pool = self._reward_pool
         if not driver.done:
@@ -376,12 +407,14 @@ def summarise_sessions(
     10,000 sessions is summarised in the memory of one (the store streams them)."""
     usage = Usage()
     terms: dict[str, int] = {}
+    cats: dict[str, int] = {c.value: 0 for c in SessionCategory}
     failures: list[tuple[str, str]] = []
     done = rewarded = successes = done_turns = 0
     for s in sessions:
         usage = usage + s.usage
         key = s.termination.value if s.termination else s.status.value
         terms[key] = terms.get(key, 0) + 1
+        cats[s.category.value] += 1
         if s.status == SessionStatus.FAILED:
             failures.append((s.session_id, s.error or "unknown error"))
         if s.status == SessionStatus.DONE:
@@ -403,7 +436,19 @@ def summarise_sessions(
         wall_s=wall_s,
         failures=failures,
         terminations=terms,
+        categories=cats,
     )
+
+
+def _sampling(config: ModelConfig, seed: int | None) -> dict[str, Any]:
+    """The sampling parameters a model is called with (stored with every session)."""
+    return {
+        "model": config.model,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_tokens": config.max_tokens,
+        "seed": seed,
+    }
 
 
 def _client_of(

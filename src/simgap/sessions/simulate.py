@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
-from simgap.models import Session, Termination
+from simgap.models import Session
 from simgap.sessions.driver import Actor, SessionDriver
 from simgap.users import UserSimulator
 
 
 async def simulate(driver: SessionDriver, user: UserSimulator) -> Session:
-    """Alternate agent and simulator until someone stops or a τ² limit is hit.
+    """Alternate agent and simulator until the driver's protocol ends the conversation.
 
-    Model failures propagate (`LLMError`); the caller decides whether they end the session as
-    failed infrastructure or abort the whole sweep.
+    A failure of either model that τ² counts against the sample (an empty reply, arguments
+    that are not JSON, a context overflow) ends the session inside the driver, scored as τ²
+    scores it. Transport failures propagate (`LLMError`); the caller decides whether they end
+    the session as failed infrastructure or abort the whole sweep.
     """
     while True:
         if await driver.advance() == Actor.NOBODY:
             return driver.session
-        t0 = time.perf_counter()
-        reply = await user.reply(driver.turns, seed=driver.session.seed)
-        if not reply.tool_calls and not (reply.content and reply.content.strip()):
-            # A simulator that says nothing cannot continue the conversation (τ²: USER_ERROR).
-            await driver.finish(Termination.USER_ERROR, error="the simulator sent an empty message")
-            return driver.session
-        await driver.user_step(reply, latency_s=time.perf_counter() - t0)
+        await driver.user_turn(user)

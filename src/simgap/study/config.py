@@ -176,7 +176,12 @@ class StudyConfig(BaseModel):
         return max(1, min(4, (os.cpu_count() or 2) - 1))
 
     def model_config_for_agent(self) -> ModelConfig:
-        return ModelConfig.model_validate(self.agent.model_dump(exclude={"name"}))
+        """The agent's model config, with τ²'s sampling default (temperature 0.0) where the
+        study leaves it unset: people meet the agent simulators meet (docs/protocol.md)."""
+        from simgap.sessions.protocol import TAU2
+
+        cfg = ModelConfig.model_validate(self.agent.model_dump(exclude={"name"}))
+        return TAU2.sampled(cfg, role="agent")
 
     def load_questionnaire(self, *, base_dir: Path | None = None) -> Questionnaire:
         q = self.questionnaire
@@ -275,7 +280,7 @@ agent:                      # the agent under test
   model: local              # embedded offline model; or e.g. openai/gpt-4.1-mini
   # api_base: http://127.0.0.1:8001/v1
   # api_key_env: OPENAI_API_KEY   # the NAME of the variable holding the key, never the key
-  # temperature: 0.0
+  # temperature: 0.0       # unset: τ²'s default, 0.0
 
 access:
   mode: crowd               # crowd: /start?PROLIFIC_PID=...  token: /start?token=...  open: anyone
