@@ -134,7 +134,7 @@ def render_markdown(
         out.append("")
     if doc.ceiling is not None and doc.ceiling.usi.value is not None:
         out.append(
-            f"**{'Human' if people else 'Reference'} ceiling** "
+            f"**{'Reference' if doc.reference_kind == 'simulator' else 'Human'} ceiling** "
             f"({'people' if people else 'reference'} scored against "
             f"themselves): USI {num(doc.ceiling.usi.value)} {ci(doc.ceiling.usi)}. "
             "The paper reports 92.9 for people and 76.0 for its best simulator."

@@ -273,7 +273,8 @@ class ScoreDoc(_Model):
         it is."""
         if self.synthetic_reference:
             return "synthetic"
-        return self.reference.kind or "people"
+        # the synthetic flags above are the truth about a stand-in; `kind` adds "simulator"
+        return "simulator" if self.reference.kind == "simulator" else "people"
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

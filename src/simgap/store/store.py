@@ -376,10 +376,11 @@ class Store:
         """Write everything in one transaction: either all records land or none do.
 
         Existing sessions are left alone unless `replace`; their ids are counted as skipped.
-        A session repeated in `records` is stored once and counted in `duplicates` when the
-        copies are identical; copies that differ are refused (StoreError), nothing stored.
+        A session repeated in `records` is stored once and counted in `duplicates` (a key
+        present only then) when the copies are identical; copies that differ are refused
+        (StoreError), nothing stored.
         """
-        counts = {"sessions": 0, "feedback": 0, "annotations": 0, "skipped": 0, "duplicates": 0}
+        counts = {"sessions": 0, "feedback": 0, "annotations": 0, "skipped": 0}
         seen: dict[str, Session] = {}
         for r in records:
             if isinstance(r, Session):
@@ -393,8 +394,8 @@ class Store:
         with self.engine.begin() as conn:
             for r in records:
                 if isinstance(r, Session):
-                    if seen.get(r.session_id) is not r:
-                        counts["duplicates"] += 1
+                    if seen.get(r.session_id) is not r:  # counted only when it happens
+                        counts["duplicates"] = counts.get("duplicates", 0) + 1
                         continue
                     if r.session_id in existing and not replace:
                         counts["skipped"] += 1
