@@ -327,7 +327,10 @@ class RayEngine:
                         w.inflight += 1
                 if not inflight:
                     break  # sessions left and no worker to take them
-                done, _ = ray.wait(list(inflight), num_returns=1, timeout=5.0)
+                refs = list(inflight)
+                done, _ = ray.wait(refs, num_returns=1, timeout=5.0)
+                if done and len(refs) > 1:  # and every other one ready now: one pass for all
+                    done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
                 for ref in done:
                     w, plan = inflight.pop(ref)
                     w.inflight -= 1
