@@ -18,6 +18,8 @@ if ((${#need[@]})); then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
+# llama-cpp-python is built from source: leave out what simgap never loads (docs/install.md)
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$PWD/scripts/llama-lean.cmake}"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 
 set +e

@@ -17,7 +17,12 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = [
+    "tests.fakes.fixtures",
+    "tests.fakes.postgres",
+    "tests.plugins.counts",
+    "tests.plugins.skip_policy",
+]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,9 +2,15 @@
 
 run → feedback → score → report on a few τ²-bench airline tasks:
 
-* the agent under test is the embedded SmolLM2-135M (no key, no network);
-* the simulators are `local` (τ²'s user prompt on the embedded model), `persona` (the same
-  model conditioned on a sampled persona) and `behavior` (parametric, non-LLM, synthetic);
+* the agent is the `probe` (simgap.agents.probe): deterministic, model-free, gold-informed and
+  information-gated. It acts only on what the customer has said and agreed to, so with the
+  agent held fixed, success measures the customer side: what each simulator discloses and
+  confirms. The tasks are the first airline tasks whose gold changes the database (where what
+  the customer says decides the reward). `--agent local` (or any model, or any registered or
+  plugin agent) puts a real agent under test instead;
+* the simulators are `local` (τ²'s user prompt on the embedded SmolLM2-135M: no key, no
+  network; it runs on the first `llm_tasks` tasks only, as it costs nearly all of the demo's
+  time) and the parametric, non-LLM `behavior` (synthetic);
 * the reference is the `standin` simulator: a parametric generator whose profile leans toward
   the tendencies the paper reports for people. It is a SYNTHETIC STAND-IN, not people: its
   sessions are stored with `meta.synthetic`, their batches are named `synthetic-b1..b3`, and
@@ -25,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from simgap.llm.base import ModelConfig
-from simgap.models import AgentSpec
+from simgap.models import AgentSpec, Task
 from simgap.sessions import RunOptions, SweepSummary, plan_sessions, run_sweep
 from simgap.sessions.plan import SessionPlan
 from simgap.sessions.runner import ProgressSink
@@ -34,7 +40,8 @@ from simgap.users import get_preset
 
 Say = Callable[[str], None]
 
-DEMO_SIMULATORS = ("local", "persona", "behavior")
+DEMO_SIMULATORS = ("local", "behavior")
+DEMO_AGENT = "probe"
 REFERENCE_PRESET = "standin"
 REFERENCE_BATCHES = ("synthetic-b1", "synthetic-b2", "synthetic-b3")
 
@@ -44,13 +51,15 @@ class DemoOptions:
     """What the demo runs. The defaults keep it under 10 minutes on 2 cores."""
 
     out_dir: Path = Path("simgap-demo")
-    tasks: int = 2
+    tasks: int = 6
+    llm_tasks: int = 1  # tasks for simulators that call a model (the embedded one is slow)
     simulators: tuple[str, ...] = DEMO_SIMULATORS
     reference: str = REFERENCE_PRESET
     reference_batches: tuple[str, ...] = REFERENCE_BATCHES
-    agent_model: str = "local"
+    agent: str = DEMO_AGENT  # a registered/plugin agent, or a model for τ²'s LLM agent
+    agent_model: str = "local"  # the model of an agent that needs one
     agent_max_tokens: int = 96
-    max_steps: int = 10
+    max_steps: int = 40
     bootstrap: int = 500
     permutations: int = 200
     seed: int = 300
@@ -73,15 +82,43 @@ class DemoResult:
     steps_s: dict[str, float] = field(default_factory=dict)
 
 
+def demo_tasks(n: int) -> list[Task]:
+    """The first `n` airline tasks whose gold changes the database: there the reward depends on
+    what the customer says and agrees to (a task whose gold only refuses is won by any
+    customer the probe refuses)."""
+    from simgap.agents.probe_plan import make_plan
+    from simgap.domains import DomainEnvironment, load_tasks
+
+    tasks = load_tasks("airline")
+    kinds = DomainEnvironment(tasks[0]).tool_kinds()
+    return [t for t in tasks if any(s.writes for s in make_plan(t, kinds).steps)][:n]
+
+
+def agent_setup(agent: str, model: str, max_tokens: int) -> tuple[AgentSpec, ModelConfig]:
+    """`agent` as the runner takes it: a registered or plugin agent name (its model `model` if
+    it needs one), or else a model id for τ²'s LLM agent (`llm`)."""
+    from simgap.agents.registry import agent_needs_model, check_agent, is_agent_name
+
+    name = agent if is_agent_name(agent) else "llm"
+    if name != "llm":
+        check_agent(name)
+    else:
+        model = agent
+    if not agent_needs_model(name):
+        return AgentSpec(name=name, model="none"), ModelConfig(model="none")
+    cfg = ModelConfig(model=model, max_tokens=max_tokens)
+    return AgentSpec(name=name, model=cfg.model, settings=cfg.public()), cfg
+
+
 def demo_plans(opts: DemoOptions) -> tuple[list[SessionPlan], ModelConfig]:
     """Candidates × tasks (one trial each), plus the stand-in reference × tasks × batches."""
-    from simgap.domains import load_tasks
-
-    tasks = load_tasks("airline", limit=opts.tasks)
-    agent_cfg = ModelConfig(model=opts.agent_model, max_tokens=opts.agent_max_tokens)
-    spec = AgentSpec(name="llm", model=agent_cfg.model, settings=agent_cfg.public())
+    tasks = demo_tasks(opts.tasks)
+    spec, agent_cfg = agent_setup(opts.agent, opts.agent_model, opts.agent_max_tokens)
     candidates = [get_preset(n) for n in opts.simulators]
-    plans = plan_sessions(tasks, candidates, agent=spec, batch="demo", base_seed=opts.seed)
+    plans = []
+    for preset in candidates:
+        subset = tasks if preset.model is None else tasks[: opts.llm_tasks]
+        plans += plan_sessions(subset, [preset], agent=spec, batch="demo", base_seed=opts.seed)
     ref = get_preset(opts.reference)
     for b in opts.reference_batches:
         plans += plan_sessions(tasks, [ref], agent=spec, batch=b, base_seed=opts.seed)
@@ -111,10 +148,19 @@ def run_demo(
 
     # 1. sessions ------------------------------------------------------------------------------
     plans, agent_cfg = demo_plans(opts)
+    agent = plans[0].agent if plans else None
+    who = (
+        "probe (model-free, gold-informed, information-gated instrument)"
+        if agent is not None and agent.name == "probe"
+        else f"{agent.name} on {agent.model}"
+        if agent is not None
+        else "-"
+    )
     say(
-        f"1/4 sessions: {opts.tasks} airline task(s) × simulators {', '.join(opts.simulators)} "
+        f"1/4 sessions: {opts.tasks} airline task(s) ({opts.llm_tasks} for simulators on a "
+        f"model) × simulators {', '.join(opts.simulators)} "
         f"+ SYNTHETIC stand-in reference ({opts.reference} × {len(opts.reference_batches)} "
-        f"batches) = {len(plans)} sessions; agent: embedded {agent_cfg.model}"
+        f"batches) = {len(plans)} sessions; agent: {who}"
     )
     store = Store(db)
     try:
@@ -122,8 +168,11 @@ def run_demo(
             store,
             plans,
             agent_config=agent_cfg,
-            options=RunOptions(concurrency=2, max_steps=opts.max_steps),
+            # one session at a time: the embedded model keeps its KV cache for the session's
+            # growing prompt (two sessions interleaved would reprocess it on every call)
+            options=RunOptions(concurrency=1, max_steps=opts.max_steps),
             progress=progress,
+            agent_name=plans[0].agent.name if plans else "llm",
         )
     finally:
         store.close()

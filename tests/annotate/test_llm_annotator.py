@@ -10,7 +10,7 @@ import pytest
 
 from simgap.annotate.codebook import load_codebook
 from simgap.annotate.llm_annotator import LLMAnnotator, parse_answer
-from simgap.llm.base import LLMUnavailableError, ModelConfig
+from simgap.llm.base import EMPTY_ANSWER_RETRIES, LLMUnavailableError, ModelConfig
 from simgap.llm.cache import ResponseCache
 from simgap.llm.factory import make_client
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
@@ -107,11 +107,37 @@ async def test_answers_that_stay_invalid_become_missing_not_guessed(
 async def test_empty_reply_counts_as_an_invalid_answer(
     fake_openai: FakeOpenAIServer, fake_model_config: ModelConfig
 ) -> None:
-    fake_openai.script(Reply.empty(), Reply.empty(), Reply.empty(), Reply.empty())
+    """Empty replies (after the client asked as often as τ² does) are one invalid attempt: the
+    annotator says so and asks again, and only the next, valid answer becomes codes."""
+    n_empty = EMPTY_ANSWER_RETRIES + 1  # what the client sends before calling the model faulty
+    fake_openai.script(*[Reply.empty()] * n_empty)
     fake_openai.responder = _answer
     ann = _annotator(fake_model_config, max_retries=3)
     out = await ann.annotate(session("synthetic-llm-4", ["hello there"]))
-    assert out[0].missing is False  # the client's own retries, then ours, reach a good answer
+    turn = out[0]
+    assert turn.missing is False and turn.error is None
+    assert turn.meta["attempts"] == 2  # the empty reply was attempt 1
+    assert turn.codes["register"] == "casual" and turn.codes["error_reaction"] == "not_applicable"
+    assert fake_openai.calls == n_empty + 1
+    retry = fake_openai.requests[-1]["messages"]
+    assert "That answer was invalid: unusable reply" in retry[-1]["content"]
+    assert "empty answer" in retry[-1]["content"]
+    assert [m["role"] for m in retry] == ["system", "user", "user"]  # nothing to quote back
+    await ann.aclose()
+
+
+async def test_replies_that_stay_empty_become_missing_not_codes(
+    fake_openai: FakeOpenAIServer, fake_model_config: ModelConfig
+) -> None:
+    fake_openai.responder = lambda req: Reply.empty()
+    ann = _annotator(fake_model_config, max_retries=1)
+    out = await ann.annotate(session("synthetic-llm-6", ["hello there"]))
+    turn = out[0]
+    assert turn.missing is True and turn.codes == {}
+    assert turn.error is not None and "after 2 attempts" in turn.error
+    assert "empty answer" in turn.error
+    assert turn.meta["attempts"] == 2 and out[-1].meta["n_missing"] == 1
+    assert fake_openai.calls == 2 * (EMPTY_ANSWER_RETRIES + 1)
     await ann.aclose()
 
 

@@ -13,9 +13,9 @@ from simgap.annotate.base import Annotator
 from simgap.annotate.rules import RuleAnnotator
 from simgap.annotate.runner import annotate_store
 from simgap.cli import annotate_cmd
-from simgap.errors import ConfigError
 from simgap.models import Annotation, Session, SessionStatus, UserKind
 from simgap.store import SessionFilter, Store
+from tests.fakes.cli import run_main
 from tests.metrics.synth import session
 
 
@@ -109,12 +109,8 @@ def test_cli_annotate_is_resumable(tmp_path: Path) -> None:
 
 def test_cli_rejects_unknown_annotator(tmp_path: Path) -> None:
     _store(tmp_path).close()
-    r = CliRunner().invoke(
-        _app(), ["annotate", "--db", str(tmp_path / "runs.db"), "--annotator", "magic"]
-    )
-    assert isinstance(r.exception, ConfigError)
-    assert "'rules' or 'llm:<model>'" in str(r.exception)
-    assert "\n" not in str(r.exception)
+    r = run_main(["annotate", "--db", str(tmp_path / "runs.db"), "--annotator", "magic"])
+    r.one_line_error("'rules' or 'llm:<model>'")
 
 
 def test_cli_llm_annotator_through_fake_server(tmp_path: Path, fake_openai: object) -> None:

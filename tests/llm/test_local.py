@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,15 +59,61 @@ def test_paths() -> None:
         model_path_for("openai/gpt-4o")
 
 
+SPECIAL = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|")
+
+
+def _clean_text(text: str) -> None:
+    """What a caller may rely on in any reply text: no chat-template tokens, no role label the
+    template should have consumed, no surrounding whitespace."""
+    assert not any(tok in text for tok in SPECIAL), text
+    assert text == text.strip() and text, repr(text)
+    assert not text.lower().startswith(("assistant:", "assistant\n", "user:")), text
+
+
 @pytest.mark.slow
 async def test_real_reply(local: LocalClient) -> None:
     resp = await local.complete(local.request(CHAT, seed=3))
-    assert isinstance(resp.content, str) and resp.content.strip()
+    assert isinstance(resp.content, str)
+    _clean_text(resp.content)
     assert resp.tool_calls == []
     assert resp.model == "local" and resp.finish_reason in ("stop", "length")
     assert resp.usage.prompt_tokens > 20 and 0 < resp.usage.completion_tokens <= 24
+    if resp.finish_reason == "stop":  # it ended by itself, before the token budget
+        assert resp.usage.completion_tokens < 24
     assert resp.usage.calls == 1 and resp.usage.cost_usd == 0.0
     assert local.stats.upstream_calls >= 1
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "register": {"type": "string", "enum": ["formal", "casual", "terse"]},
+        "polite": {"type": "boolean"},
+        "words": {"type": "integer"},
+    },
+    "required": ["register", "polite", "words"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.slow
+async def test_json_schema_answers_follow_the_schema(local: LocalClient) -> None:
+    """`response_format` with a JSON schema constrains sampling (a grammar): whatever the
+    135M model would rather say, the answer is a JSON object of exactly the schema's shape."""
+    msgs = [
+        {"role": "system", "content": "Describe the customer's message as JSON."},
+        {"role": "user", "content": "hey can u help me with my order"},
+    ]
+    fmt = {"type": "json_schema", "json_schema": {"name": "style", "schema": SCHEMA}}
+    for seed in (1,):
+        resp = await local.complete(
+            local.request(msgs, seed=seed, max_tokens=48, response_format=fmt)
+        )
+        assert resp.finish_reason == "stop", resp.content  # closed the object itself
+        answer = json.loads(resp.content or "")
+        assert set(answer) == {"register", "polite", "words"}, answer
+        assert answer["register"] in ("formal", "casual", "terse")
+        assert isinstance(answer["polite"], bool) and type(answer["words"]) is int
 
 
 @pytest.mark.slow
@@ -95,18 +142,49 @@ async def test_length_finish_and_default_max_tokens(local: LocalClient) -> None:
 
 
 @pytest.mark.slow
-async def test_tools_are_emulated_without_crashing(local: LocalClient) -> None:
+async def test_tool_calls_are_emulated_and_parsed(local: LocalClient) -> None:
+    """Tools by prompt: shown one earlier call in the protocol's format, the model calls the
+    tool for a new order; every call it makes names an offered tool with an object of
+    arguments (or is recorded as invalid, never executed), and ends the turn as a call."""
     msgs = [
         {"role": "system", "content": "You are a support agent. Use tools to look up orders."},
+        {"role": "user", "content": "What is the status of order #W1?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "get_order_details", "arguments": '{"order_id": "#W1"}'},
+                }
+            ],
+        },
+        {
+            "role": "tool",
+            "tool_call_id": "c1",
+            "content": '{"order_id": "#W1", "status": "delivered"}',
+        },
+        {"role": "assistant", "content": "Order #W1 was delivered."},
         {"role": "user", "content": "What is the status of order #W123?"},
     ]
-    for seed in (1,):
-        resp = await local.complete(local.request(msgs, tools=TOOLS, seed=seed))
-        assert resp.content or resp.tool_calls
-        for call in resp.tool_calls:
-            assert call.raw_arguments is not None or call.name == "get_order_details"
+    calls = []
+    for seed in (2,):
+        resp = await local.complete(local.request(msgs, tools=TOOLS, seed=seed, max_tokens=48))
+        if resp.content:
+            _clean_text(resp.content)
+            assert '"get_order_details"' not in resp.content  # a call is never left as text
         if resp.tool_calls:
-            assert resp.finish_reason in ("tool_calls", "length")
+            assert resp.finish_reason == "tool_calls"
+        calls += resp.tool_calls
+    assert calls, "the model made no tool call: the protocol did not reach it"
+    for call in calls:
+        if call.raw_arguments is None:
+            assert call.name == "get_order_details", call
+            assert isinstance(call.arguments.get("order_id"), str), call
+        else:
+            assert call.arguments == {}  # recorded as invalid, nothing to execute
+    assert any(c.arguments.get("order_id") == "#W123" for c in calls), calls
 
 
 @pytest.mark.slow

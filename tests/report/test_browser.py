@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from simgap.report import join_capability, parse_score, read_capability, render_html
+from tests.fakes.chromium import chromium_path
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = chromium_path()  # on PATH, as scripts/test.sh finds it
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -37,7 +38,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
+    if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
     from playwright.sync_api import sync_playwright
 

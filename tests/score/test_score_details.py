@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from simgap.cli.app import app
 from simgap.report import load_score
+from tests.fakes.cli import run_main
 from tests.score.test_score_cli import _store
 
 
@@ -54,7 +55,7 @@ def test_score_writes_details_for_the_report(tmp_path: Path) -> None:
 
 def test_negative_examples_is_an_error(tmp_path: Path) -> None:
     db = _store(tmp_path)
-    r = CliRunner().invoke(
-        app, ["score", "-r", db, "-c", db, "--out-dir", str(tmp_path / "o"), "--examples", "-1"]
+    r = run_main(
+        ["score", "-r", db, "-c", db, "--out-dir", str(tmp_path / "o"), "--examples", "-1"]
     )
-    assert r.exit_code != 0
+    r.one_line_error("--examples")

@@ -69,7 +69,9 @@ def test_categories_and_the_success_rate_denominator() -> None:
         s(3, SessionStatus.FAILED, Termination.INFRA_ERROR, None),
         s(4, SessionStatus.RUNNING, None, None),
     ]
+    sessions[2].meta["model_failure"] = {"role": "agent", "cause": "empty answer"}
     out = summarise_sessions(iter(sessions), planned=5, ran=5, already=0, wall_s=1.0)
+    assert out.model_failures == [("c2", "agent: empty answer")]
     assert out.categories == {
         "completed": 2,
         "model_failure": 1,

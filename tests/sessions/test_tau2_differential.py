@@ -469,3 +469,62 @@ def test_the_paper_protocol_is_not_tau2(
     by_name = {c.name: c for c in CASES}
     r = run_case(by_name["user-transfer"], agent_srv, user_srv, tmp_path, protocol="paper")
     assert any(m.startswith(("user requests", "termination", "trajectory")) for m in r.mismatches)
+
+
+CLI_CASES = (
+    "airline-success",
+    "retail-success",
+    "telecom-user-tools-success",
+    "mock-initial-history",
+    "agent-stop-token-does-not-end",
+    "agent-invalid-json-arguments",
+    "agent-empty-four-times",
+    "max-steps-overrides-user-stop",
+    "max-errors-on-agent-tool-results",
+)
+
+
+@pytest.mark.parametrize("name", CLI_CASES)
+def test_simgap_run_command_gives_tau2s_outcome(
+    results: dict[str, Compared],
+    servers: tuple[FakeOpenAIServer, FakeOpenAIServer],
+    tmp_path: Path,
+    name: str,
+) -> None:
+    """The default `simgap run` (the command, flags as a user types them, no temperature
+    given) ends each case as τ²'s Orchestrator did, with τ²'s reward and trajectory."""
+    from typer.testing import CliRunner
+
+    from simgap.cli.app import app
+    from simgap.domains import to_tau2_messages
+    from simgap.sessions.protocol import tau2_reason
+    from simgap.store import Store
+    from tests.sessions.tau2_diff import (
+        AGENT_MODEL,
+        FILLER_AGENT,
+        FILLER_USER,
+        USER_MODEL,
+        _script,
+        norm_trajectory,
+    )
+
+    c = next(x for x in CASES if x.name == name)
+    agent_srv, user_srv = servers
+    _script(agent_srv, c.agent, FILLER_AGENT)
+    _script(user_srv, c.user, FILLER_USER)
+    db = tmp_path / "runs.db"
+    args = [
+        *("run", "-d", c.domain, "--task-ids", c.task_id, "-u", "tau2"),
+        *("--user-model", USER_MODEL, "--user-api-base", user_srv.base_url),
+        *("--agent", AGENT_MODEL, "--agent-api-base", agent_srv.base_url),
+        *("--max-steps", str(c.max_steps), "--max-errors", str(c.max_errors)),
+        *("--no-cache", "-o", str(db)),
+    ]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    (s,) = Store(db).iter_sessions()
+    tau2 = results[name].tau2
+    assert s.termination is not None and tau2_reason(s.termination) == tau2.termination
+    assert s.reward is not None and s.reward.value == tau2.reward
+    assert norm_trajectory(to_tau2_messages(s.turns)) == tau2.trajectory
+    assert {q["temperature"] for q in agent_srv.requests + user_srv.requests} == {0.0}

@@ -3,14 +3,7 @@ and on a throwaway PostgreSQL server, participants driven over HTTP, a live uvic
 
 from __future__ import annotations
 
-import contextlib
-import glob
-import os
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -27,6 +20,7 @@ from simgap.store import Store
 from simgap.study.app import create_app
 from simgap.study.config import AccessConfig, CompletionConfig, StudyAgentConfig, StudyConfig
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
+from tests.fakes.postgres import free_port
 
 ADMIN_PASSWORD = "correct horse battery staple"
 RESERVATION = "Z7GOZK"  # airline task 19: the expected action is cancelling this reservation
@@ -86,86 +80,7 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-# -- PostgreSQL -----------------------------------------------------------------------------------
-def free_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's binaries; scripts/test.sh installs
-    them). As root it runs as the `postgres` user. Yields a server URL without a database."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        pytest.skip("PostgreSQL is not installed (scripts/test.sh installs Debian's postgresql)")
-    bindir = Path(found[-1]).parent
-    base = Path(tempfile.mkdtemp(prefix="simgap-pg-", dir="/tmp"))
-    base.chmod(0o755)
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data, sock, logf = base / "data", base / "sock", base / "log"
-    port = free_port()
-    run = lambda *a: subprocess.run([*prefix, *a], check=True, capture_output=True, timeout=120)  # noqa: E731
-    run(
-        str(bindir / "initdb"),
-        "-D",
-        str(data),
-        "-U",
-        "postgres",
-        "--auth=trust",
-        "-E",
-        "UTF8",
-        "-N",
-    )
-    run("mkdir", "-p", str(sock))
-    opts = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={sock} "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    run(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(logf),
-        "-o",
-        opts,
-        "-w",
-        "-t",
-        "60",
-        "start",
-    )
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def pg_store(pg_server: str) -> Iterator[Store]:
-    """A fresh database on the throwaway server for one test."""
-    import psycopg
-
-    name = "t_" + uuid.uuid4().hex[:12]
-    dsn = pg_server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    s = Store(f"{pg_server}/{name}")
-    yield s
-    s.close()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
+# -- PostgreSQL: pg_server and pg_store come from tests/fakes/postgres.py ------------------------
 @pytest.fixture(params=["sqlite", "postgres"])
 def any_store(request: pytest.FixtureRequest) -> Store:
     if request.param == "sqlite":
@@ -199,10 +114,16 @@ def full_answers(**over: str) -> dict[str, str]:
 class Person:
     """One participant's browser without JavaScript quirks: own cookie jar, same app."""
 
-    def __init__(self, app: Any, *, cookies: httpx.Cookies | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        cookies: httpx.Cookies | None = None,
+        client: tuple[str, int] = ("127.0.0.1", 123),
+    ) -> None:
         self.app = app
         self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
+            transport=httpx.ASGITransport(app=app, client=client),
             base_url="http://test",
             follow_redirects=True,
             cookies=cookies,
@@ -278,8 +199,8 @@ async def people() -> AsyncIterator[list[Person]]:
 class LiveServer:
     """uvicorn serving the app on 127.0.0.1 in a thread (a real socket for Chromium)."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
+    def __init__(self, app: Any, *, port: int | None = None) -> None:
+        self.port = port or free_port()
         cfg = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
         )

@@ -136,7 +136,7 @@ async def test_length_limits(
     await p.reply()
     await p.end()
     r = await p.answer(comments="c" * 2001)
-    assert r.status_code == 422 and "under 2000 characters" in r.text
+    assert r.status_code == 422 and "2000 characters or fewer (it has 2001)" in r.text
     r = await p.post("/p/questionnaire", {"comments": "only this"})
     assert r.status_code == 422 and "Please answer this question." in r.text
     assert sqlite_store.get_feedback() == []
@@ -233,6 +233,26 @@ async def test_participants_cannot_read_each_other(
     r = await forged.http.get(f"/admin/sessions/{sid_a}", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/admin/login"
     # the crowd id is the key to a participant: re-entering with bob's id is bob, not alice
+    await b.say("bob here, hello")
+    await b.reply()
+    owner = {
+        s.user_id: " ".join(t.content or "" for t in s.turns) for s in sqlite_store.iter_sessions()
+    }
+    a_pid = next(pid for pid, text in owner.items() if "secret of alice" in text)
+    b_pid = next(pid for pid, text in owner.items() if "bob here" in text)
+    assert a_pid != b_pid
+    for ext, pid, own, other in (
+        ("bob", b_pid, "bob here, hello", "secret of alice"),
+        ("alice", a_pid, "secret of alice", "bob here"),
+    ):
+        again = Person(app)  # a fresh browser: no cookie, only the crowd id in the link
+        people.append(again)
+        r = await again.arrive(f"PROLIFIC_PID={ext}")
+        assert r.url.path == "/p/chat"
+        assert own in r.text and other not in r.text
+        cookie = again.http.cookies.get(PARTICIPANT_COOKIE)
+        who = app.state.web.p_signer.loads(cookie, max_age_s=60)
+        assert who is not None and who.subject == pid
     await app.state.study.aclose()
 
 

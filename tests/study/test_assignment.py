@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -18,6 +19,28 @@ from simgap.study.config import StudyConfig
 
 def assigner(store: Store, tasks: list[str], targets: dict[str, int], **kw: object) -> Assigner:
     return Assigner(store, "s", tasks, targets, **kw)  # type: ignore[arg-type]
+
+
+def run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
+    """Run each target in its own thread; the exceptions they raised (a thread's exception is
+    otherwise only printed, and the test would pass on whatever the other threads did)."""
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def guarded(fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as e:
+            with lock:
+                errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(fn,)) for fn in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    return errors
 
 
 def test_cell_targets_spread_people_over_batches() -> None:
@@ -77,11 +100,8 @@ def test_concurrent_arrivals_never_overfill(any_store: Store) -> None:
         barrier.wait()
         results[pid] = a.assign(pid)
 
-    threads = [threading.Thread(target=arrive, args=(f"p{i}",)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_threads([lambda i=i: arrive(f"p{i}") for i in range(16)])  # type: ignore[misc]
+    assert errors == [] and len(results) == 16, errors
     placed = [x for x in results.values() if x is not None]
     assert len(placed) == 6
     cells = Counter((x.task_id, x.batch) for x in placed)  # type: ignore[attr-defined]
@@ -97,11 +117,8 @@ def test_one_person_never_holds_two_assignments(any_store: Store) -> None:
         barrier.wait()
         out.append(a.assign("same", max_tasks=4))
 
-    threads = [threading.Thread(target=go) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_threads([go] * 8)
+    assert errors == [] and len(out) == 8, errors
     assert len({x.id for x in out if x is not None}) == 1
     assert len(a.history("same")) == 1
 

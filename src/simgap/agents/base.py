@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simgap.models import AgentSpec, Role, ToolCall, Turn, Usage
+from simgap.models import AgentSpec, Role, Task, ToolCall, Turn, Usage
+
+if TYPE_CHECKING:
+    from simgap.domains import DomainEnvironment
+    from simgap.llm.base import LLMClient
 
 STOP_TOKEN = "###STOP###"
 
@@ -25,10 +30,43 @@ class AgentReply(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+@dataclass
+class AgentContext:
+    """Everything an agent may use for one session."""
+
+    spec: AgentSpec  # its name (and model, settings) as stored with the session
+    client: LLMClient | None  # the model client (None for agents that need no model)
+    env: DomainEnvironment  # the session's τ² environment (its tools run through the driver)
+    task: Task  # the τ² task (scenario included: an agent under test should not read it)
+
+    @property
+    def policy(self) -> str:
+        return self.env.policy
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        """The agent's tools as OpenAI function schemas (τ²'s own)."""
+        return self.env.agent_tools()
+
+
 class Agent(ABC):
-    """An agent for one session (it holds that session's policy and tools)."""
+    """An agent for one session (it holds that session's policy and tools).
+
+    A plugin agent (docs/plugins.md) subclasses this, takes an `AgentContext` in `__init__`
+    (or overrides `for_session`), implements `reply`, and sets `needs_model = False` when it
+    calls no model.
+    """
 
     spec: AgentSpec
+    needs_model: bool = True
+
+    @classmethod
+    def for_session(cls, ctx: AgentContext) -> Agent:
+        """The agent of one session (plugins: `cls(ctx)` unless overridden)."""
+        agent = cls(ctx)  # type: ignore[call-arg]
+        if not hasattr(agent, "spec"):
+            agent.spec = ctx.spec
+        return agent
 
     @abstractmethod
     async def reply(self, history: Sequence[Turn], *, seed: int | None = None) -> AgentReply:

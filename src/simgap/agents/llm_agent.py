@@ -8,7 +8,7 @@ from typing import Any
 
 from simgap.agents.base import Agent, AgentReply, agent_view, unique_call_ids
 from simgap.domains import tau2_runtime
-from simgap.llm.base import LLMClient
+from simgap.llm.base import ChatRequest, LLMClient
 from simgap.models import AgentSpec, Turn
 
 
@@ -36,10 +36,14 @@ class LLMAgent(Agent):
         self.system_prompt = tau2_agent_system_prompt(policy)
         self.tools = tools
 
-    async def reply(self, history: Sequence[Turn], *, seed: int | None = None) -> AgentReply:
+    def request(self, history: Sequence[Turn], *, seed: int | None = None) -> ChatRequest:
+        """The model call this agent makes after `history` (also what the study app sends the
+        embedded model at start-up, so the long system prompt is already processed)."""
         messages = [{"role": "system", "content": self.system_prompt}, *agent_view(history)]
-        req = self.client.request(messages, tools=self.tools, seed=seed)
-        resp = await self.client.complete(req)
+        return self.client.request(messages, tools=self.tools, seed=seed)
+
+    async def reply(self, history: Sequence[Turn], *, seed: int | None = None) -> AgentReply:
+        resp = await self.client.complete(self.request(history, seed=seed))
         calls = unique_call_ids(resp.tool_calls, turn_idx=len(history))
         return AgentReply(
             content=resp.content,

@@ -76,7 +76,9 @@ def annotate(
     batch: str = typer.Option(None, "--batch", help="Comma-separated batch labels."),
     domain: str = typer.Option(None, "--domain", help="Only this domain."),
     api_base: str = typer.Option(None, "--api-base", help="OpenAI-compatible endpoint (llm)."),
-    concurrency: int = typer.Option(4, "--concurrency", "-c", help="Sessions in parallel (llm)."),
+    concurrency: int = typer.Option(
+        4, "--concurrency", "-c", min=1, help="Sessions in parallel (llm)."
+    ),
     max_retries: int = typer.Option(
         2, "--max-retries", help="Re-asks after an invalid answer before a turn is missing."
     ),

@@ -11,22 +11,49 @@ from simgap.cli.common import console
 
 def demo(
     out: Path = typer.Option(Path("simgap-demo"), "--out", "-o", help="Folder for everything."),
-    tasks: int = typer.Option(2, "--tasks", "-n", help="τ² airline tasks (the first N)."),
-    max_steps: int = typer.Option(10, "--max-steps", help="τ² step limit per session."),
-    bootstrap: int = typer.Option(500, "--bootstrap", "-B", help="Bootstrap resamples."),
+    tasks: int = typer.Option(
+        6, "--tasks", "-n", help="τ² airline tasks (the first N whose gold changes the database)."
+    ),
+    llm_tasks: int = typer.Option(
+        1, "--llm-tasks", help="How many of them simulators on a model (the embedded one) run."
+    ),
+    agent: str = typer.Option(
+        "probe",
+        "--agent",
+        "-a",
+        help="Agent under test: probe (default), a registered or plugin agent, or a model for "
+        "τ²'s LLM agent: local (embedded) or a litellm id.",
+    ),
+    agent_model: str = typer.Option(
+        "local", "--agent-model", help="Model of an agent that needs one (llm_agent_gt...)."
+    ),
+    max_steps: int = typer.Option(40, "--max-steps", min=2, help="τ² step limit per session."),
+    bootstrap: int = typer.Option(500, "--bootstrap", "-B", min=0, help="Bootstrap resamples."),
 ) -> None:
-    """The main job, offline and with no key: a few τ² airline tasks, the embedded model as
-    agent, the `local`, `persona` and `behavior` simulators, scored against a SYNTHETIC
-    stand-in reference and reported. Prints the path of the HTML report.
+    """The main job, offline and with no key: the `probe` agent (deterministic, model-free,
+    gold-informed, information-gated: it acts only on what the customer said and agreed to)
+    on a few τ² airline tasks, with the embedded model and the parametric `behavior` simulator
+    as customers, scored against a SYNTHETIC stand-in reference and reported. With the agent
+    held fixed, success measures what each customer discloses and agrees to. Prints the path
+    of the HTML report.
 
-    Rerun to resume after Ctrl-C. For real people instead of the stand-in, collect them with
-    `simgap study serve` or `simgap import`, then `simgap score -r <people> -c <simulators>`.
+    `--agent local` (or any litellm model) tests τ²'s LLM agent instead. Rerun to resume after
+    Ctrl-C. For real people instead of the stand-in, collect them with `simgap study serve` or
+    `simgap import`, then `simgap score -r <people> -c <simulators>`.
     """
     from simgap.cli.progress import SweepProgress
-    from simgap.cli.score_cmd import leaderboard_table
+    from simgap.cli.score_cmd import leaderboard_table, pass_k_table
     from simgap.demo import DemoOptions, run_demo
 
-    opts = DemoOptions(out_dir=out, tasks=tasks, max_steps=max_steps, bootstrap=bootstrap)
+    opts = DemoOptions(
+        out_dir=out,
+        tasks=tasks,
+        llm_tasks=llm_tasks,
+        agent=agent,
+        agent_model=agent_model,
+        max_steps=max_steps,
+        bootstrap=bootstrap,
+    )
     console.print(
         "[bold yellow]The reference in this demo is a SYNTHETIC stand-in (a parametric "
         "simulator), not people.[/] It shows the pipeline; it measures nothing about humans."
@@ -39,6 +66,9 @@ def demo(
 
     wide = console if console.is_terminal else Console(file=console.file, width=260)
     wide.print(leaderboard_table(result.leaderboard))
+    pk = pass_k_table(result.leaderboard)
+    if pk is not None:
+        wide.print(pk)
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.steps_s.items())
     console.print(f"demo finished in {result.wall_s:.0f} s ({steps})")
     sw = result.sweep  # usage of every stored session: a cold first run makes real calls

@@ -18,7 +18,9 @@ def feedback(
     ),
     model: str = typer.Option(None, "--model", help="Answering model override (litellm id)."),
     api_base: str = typer.Option(None, "--api-base", help="Endpoint for --model."),
-    concurrency: int = typer.Option(4, "--concurrency", "-c", help="Questionnaires at once."),
+    concurrency: int = typer.Option(
+        4, "--concurrency", "-c", min=1, help="Questionnaires at once."
+    ),
     per_item: bool = typer.Option(
         False, "--per-item", help="Ask one question at a time (models that cannot hold JSON)."
     ),

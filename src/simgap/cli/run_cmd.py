@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -16,6 +16,9 @@ from simgap.llm.base import ModelConfig
 from simgap.sessions import SweepSummary
 from simgap.sessions.config import SweepConfig
 from simgap.sessions.plan import SessionPlan
+
+if TYPE_CHECKING:
+    from simgap.models import Task
 
 
 def print_summary(s: SweepSummary, *, out: str) -> None:
@@ -56,6 +59,8 @@ def print_summary(s: SweepSummary, *, out: str) -> None:
         )
     t.add_row("stored in", _public_url(out))
     console.print(t)
+    for sid, cause in s.model_failures[:3]:
+        console.print(f"[yellow]model failure[/] {sid}: {escape(cause)}", soft_wrap=True)
     for note in s.notes:
         console.print(f"[yellow]note[/] {escape(note)}", soft_wrap=True)
     for sid, err in s.failures[:5]:
@@ -78,8 +83,28 @@ def _public_url(out: str) -> str:
         return out.split("://", 1)[0] + "://…"
 
 
+def runnable_tasks(agent: str, tasks: list[Task]) -> list[Task]:
+    """The tasks `agent` can run; τ²'s GT and solo agents skip some, as τ² does (said once)."""
+    from simgap.agents.registry import task_problem
+    from simgap.errors import ConfigError
+
+    problems = [(t, task_problem(agent, t)) for t in tasks]
+    keep = [t for t, p in problems if p is None]
+    skipped = [p for _, p in problems if p is not None]
+    if skipped and not keep:
+        raise ConfigError(skipped[0])
+    if skipped:
+        console.print(
+            f"skipping {len(skipped)} task(s) agent {agent} cannot run (first: {skipped[0]})",
+            markup=False,
+            highlight=False,
+        )
+    return keep
+
+
 def prepare_sweep(cfg: SweepConfig) -> tuple[list[SessionPlan], ModelConfig, str]:
     """Tasks × simulators × trials of a config, and the agent's model config and name."""
+    from simgap.agents.registry import agent_needs_model, check_agent
     from simgap.models import AgentSpec
     from simgap.sessions import plan_sessions
 
@@ -91,8 +116,14 @@ def prepare_sweep(cfg: SweepConfig) -> tuple[list[SessionPlan], ModelConfig, str
         task_list = cfg.resolve_tasks()
         presets = cfg.resolve_presets()
     agent_cfg = cfg.agent
-    model_cfg = ModelConfig.model_validate(agent_cfg.model_dump(exclude={"name"}))
-    spec = AgentSpec(name=agent_cfg.name, model=model_cfg.model, settings=model_cfg.public())
+    check_agent(agent_cfg.name)
+    if agent_needs_model(agent_cfg.name):
+        model_cfg = ModelConfig.model_validate(agent_cfg.model_dump(exclude={"name"}))
+        spec = AgentSpec(name=agent_cfg.name, model=model_cfg.model, settings=model_cfg.public())
+    else:  # model-free (the probe, a plugin that says so): no model is recorded or built
+        model_cfg = ModelConfig(model="none")
+        spec = AgentSpec(name=agent_cfg.name, model="none")
+    task_list = runnable_tasks(agent_cfg.name, task_list)
     plans = plan_sessions(
         task_list,
         presets,
@@ -183,7 +214,15 @@ def run(
         None, "--user-profile", help="Fitted profile JSON (`simgap fit`) for grounded simulators."
     ),
     agent: str = typer.Option(
-        None, "--agent", "-a", help="Agent model: 'local' (embedded) or a litellm model id."
+        None,
+        "--agent",
+        "-a",
+        help="Agent under test: a name (probe, llm_agent_gt, an installed simgap.agents entry "
+        "point), an import path (mypkg.agents:MyAgent), or a model for τ²'s LLM agent: "
+        "'local' (embedded) or a litellm model id.",
+    ),
+    agent_model: str = typer.Option(
+        None, "--agent-model", help="Model of an agent given by name (e.g. llm_agent_gt)."
     ),
     agent_api_base: str = typer.Option(
         None, "--agent-api-base", help="OpenAI-compatible endpoint for the agent model."
@@ -239,6 +278,11 @@ def run(
     Example (offline, no key):
 
         simgap run --domain airline --tasks 5 --user local --agent local --trials 1 --out runs.db
+        simgap run -d retail -n 10 -u behavior --agent probe
+
+    Your own agent or simulator (docs/plugins.md):
+
+        simgap run -d airline -n 5 --agent mypkg.agents:MyAgent -u mypkg.sims:MySim
 
     With hosted models:
 
@@ -274,15 +318,23 @@ def run(
         overrides["users"] = list(user)
     if no_cache:
         overrides["cache"] = False
+    from simgap.agents.registry import is_agent_name
+
     agent_over = {
         k: v
         for k, v in {
-            "model": agent,
+            "model": agent_model,
             "api_base": agent_api_base,
             "temperature": agent_temperature,
         }.items()
         if v is not None
     }
+    if agent is not None:
+        if is_agent_name(agent):
+            agent_over["name"] = agent
+        else:  # a model: τ²'s LLM agent on it
+            agent_over["name"] = "llm"
+            agent_over.setdefault("model", agent)
     user_over = {k: v for k, v in {"model": user_model, "api_base": user_api_base}.items() if v}
 
     if config is not None:

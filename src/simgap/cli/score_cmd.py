@@ -107,6 +107,7 @@ def leaderboard_table(lb: Any) -> Table:
     columns: tuple[tuple[str, dict[str, Any]], ...] = (
         ("#", {"justify": "right"}),
         ("simulator", {"no_wrap": True}),
+        ("agent", {"no_wrap": True}),
         ("USI", {"justify": "right"}),
         ("± sd", {"justify": "right"}),
         (f"{int(100 * lb.settings.ci_level)}% CI", {"justify": "right", "no_wrap": True}),
@@ -155,6 +156,7 @@ def leaderboard_table(lb: Any) -> Table:
         t.add_row(
             "" if is_ceiling else str(rank),
             f"[italic]{label}[/]" if is_ceiling else label,
+            ", ".join(r.agents) or "-",
             f"[bold]{_n(usi.value)}[/]",
             std,
             ci,

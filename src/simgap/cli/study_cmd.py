@@ -128,6 +128,8 @@ def serve(
     # No access log: participant links carry tokens and crowd ids, which must not reach logs.
     # Keep-alive longer than a participant's pause between clicks (uvicorn's default is 5 s):
     # otherwise a browser reusing a connection the server is closing sees a reset.
+    # No proxy headers: uvicorn would believe X-Forwarded-For from 127.0.0.1 and rewrite the
+    # client address; the app reads it itself, only from the config's `trusted_proxies`.
     uvicorn.run(
         app,
         host=host,
@@ -135,6 +137,7 @@ def serve(
         log_level=log_level,
         access_log=False,
         timeout_keep_alive=75,
+        proxy_headers=False,
     )
 
 

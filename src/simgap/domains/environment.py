@@ -152,6 +152,12 @@ class DomainEnvironment:
         """OpenAI-format function schemas of the agent's tools (τ²'s own schemas)."""
         return _tool_schemas(self._env.tools, self._env.get_tools)
 
+    def tool_kinds(self) -> dict[str, str]:
+        """τ²'s type of each agent tool: `read`, `write`, `think` or `generic` (the probe agent
+        asks for confirmation before every `write`, as the domain policies require)."""
+        toolkit = self._env.tools
+        return {name: str(toolkit.tool_type(name).value) for name in toolkit.tools}
+
     def user_tools(self) -> list[dict[str, Any]]:
         """Tools the user can call (τ² telecom's phone); empty in airline and retail."""
         if self._env.user_tools is None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import time
 from pathlib import Path
 
 from simgap.errors import ConfigError
@@ -141,6 +142,22 @@ class LocalClient(BackendClient):
 
         job.add_done_callback(done)
         return await asyncio.shield(job)
+
+    async def warm_up(self, prefix: ChatRequest | None = None) -> float:
+        """Start the worker and load the model now, so the first real request does not wait
+        for it (the study app calls this when its server starts). With `prefix` (a request
+        like the ones to come), its prompt is processed too (one token generated): llama.cpp
+        keeps it in its cache, so later requests that start the same way (a long system prompt
+        and tool list) only pay for what follows. Returns the seconds it took; raises like any
+        call if the model cannot be loaded."""
+        t0 = time.perf_counter()
+        probe = ChatRequest(
+            model=self.config.model,
+            messages=[{"role": "user", "content": "Hi"}],
+            temperature=0.0,
+        )
+        await self._run((prefix or probe).model_copy(update={"max_tokens": 1}), 0)
+        return time.perf_counter() - t0
 
     async def _complete_uncached(self, request: ChatRequest) -> ChatResponse:
         spent = Usage()

@@ -117,6 +117,7 @@ class Row:
     # Sessions read for this row by category (models.SessionCategory): the success rate is
     # over completed + model_failure; infra_error and running are counted, not scored.
     categories: dict[str, int] = field(default_factory=dict)
+    agents: list[str] = field(default_factory=list)  # the agent(s) its sessions ran against
 
     @property
     def usi(self) -> float | None:
@@ -128,6 +129,7 @@ class Row:
             "kind": self.kind,
             "spec": self.spec,
             "user_ids": self.user_ids,
+            "agents": self.agents,
             "synthetic": self.synthetic,
             "n_sessions": self.n_sessions,
             "n_tasks": self.n_tasks,

@@ -199,6 +199,7 @@ def _row(
         tasks=sorted(universe),
         failures={} if reduction is None else _failure_summary(reduction, universe),
         categories={} if reduction is None else dict(reduction.categories),
+        agents=sorted({s.agent for s in sessions if s.task in universe and s.agent}),
     )
 
 

@@ -70,6 +70,13 @@ class ScoredSession:
     # source file: the paper scorer's human-ceiling Eval.
     rater2: NDArray[np.float64] | None = None
     rater2_order: int = 0
+    # The agent the session ran against: its name, and its model when it has one
+    # ("probe", "llm on local"): every report row says which agent its numbers are about.
+    agent: str = ""
+
+
+def agent_label(name: str, model: str) -> str:
+    return name if model in ("", "none") else f"{name} on {model}"
 
 
 @dataclass
@@ -250,6 +257,7 @@ def reduce_sessions(
                 failure=None if label is None else label.cause.value,
                 rater2=_answers(r2, questionnaire, scorer),
                 rater2_order=0 if r2 is None else int(r2.meta.get("order", 0)),
+                agent=agent_label(s.agent.name, s.agent.model),
             )
         )
     return out

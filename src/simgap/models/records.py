@@ -111,9 +111,14 @@ def dump_line(obj: Session | Feedback | Annotation) -> str:
 def write_jsonl(path: str | Path, records: Iterable[Session | Feedback | Annotation]) -> int:
     """Write atomically (temp file + rename) so a crash never leaves half a file. Returns count."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.is_dir():
+        raise SimgapError(f"{p}: is a folder; give a file name to write")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    except OSError as e:
+        raise SimgapError(f"{p}: cannot write ({e.strerror})") from None
     n = 0
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for r in records:
@@ -123,7 +128,9 @@ def write_jsonl(path: str | Path, records: Iterable[Session | Feedback | Annotat
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise SimgapError(f"{p}: cannot write ({e.strerror})") from None
         raise
     return n

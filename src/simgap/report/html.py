@@ -164,6 +164,7 @@ def _table(doc: ScoreDoc, names: Names, cols: Mapping[str, str]) -> list[dict[st
             {
                 "rank": "" if ceiling else rank,
                 "label": f"{names.ceiling} (ceiling)" if ceiling else r.label,
+                "agent": ", ".join(r.agents) or "-",
                 "ceiling": ceiling,
                 "colour": "" if ceiling else cols.get(r.label, ""),
                 "synthetic": r.synthetic and not ceiling,

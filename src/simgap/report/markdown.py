@@ -78,6 +78,7 @@ def render_markdown(
     head = [
         "#",
         "simulator",
+        "agent",
         "USI",
         f"{lvl}% CI",
         "± sd",
@@ -108,6 +109,7 @@ def render_markdown(
         cells = [
             "" if ceiling else str(rank),
             label,
+            md(", ".join(r.agents)) or "-",
             f"**{num(r.usi.value)}**",
             ci(r.usi),
             num(r.usi.std),

@@ -114,6 +114,7 @@ class RowDoc(_Model):
     kind: str = "candidate"
     spec: str = ""
     user_ids: list[str] = Field(default_factory=list)
+    agents: list[str] = Field(default_factory=list)  # the agent(s) the row's sessions ran with
     synthetic: bool = False
     n_sessions: int
     n_tasks: int

@@ -121,6 +121,8 @@ def load_sweep_config(path: str | Path, overrides: dict[str, Any] | None = None)
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except OSError as e:
         raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from simgap.agents import Agent, build_agent
+from simgap.agents.registry import agent_needs_model
 from simgap.domains import DomainEnvironment
 from simgap.domains.environment import fast_eval_enabled
 from simgap.domains.fast_env import env_domain_name
@@ -49,6 +50,9 @@ from simgap.sessions.reward_pool import RewardPool
 from simgap.sessions.simulate import simulate
 from simgap.store import SessionFilter, Store
 from simgap.users import UserContext, build_user
+
+# A sweep summary names this many model failures (the count covers them all).
+MAX_LISTED_MODEL_FAILURES = 5
 
 # Below this many sessions to run, worker processes for rewards cost more than they save.
 MIN_SESSIONS_FOR_REWARD_POOL = 32
@@ -160,6 +164,8 @@ class SweepSummary:
     # happened to the workers (lost nodes, sessions re-queued).
     per_node: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # (session id, who failed: cause) of model failures, the first few (scored 0, not retried).
+    model_failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def success_rate(self) -> float | None:
@@ -275,7 +281,9 @@ class SweepRunner:
                 "max_steps": protocol.max_steps,
                 "max_errors": protocol.max_errors,
                 "sampling": {
-                    "agent": _sampling(agent_cfg, plan.seed),
+                    "agent": _sampling(agent_cfg, plan.seed)
+                    if agent_needs_model(plan.agent.name)
+                    else None,
                     "user": None if user_cfg is None else _sampling(user_cfg, plan.seed),
                 },
             },
@@ -283,7 +291,10 @@ class SweepRunner:
 
     async def run_one(self, plan: SessionPlan) -> SessionOutcome:
         agent_cfg, user_cfg = self.model_configs(plan)
-        agent_client = self.client("agent", agent_cfg)
+        # a model-free agent (the probe, a plugin that says so) gets no client at all
+        agent_client = (
+            self.client("agent", agent_cfg) if agent_needs_model(plan.agent.name) else None
+        )
         user_client = self.client("user", user_cfg) if user_cfg is not None else None
 
         def make_agent(env: DomainEnvironment) -> Agent:
@@ -299,7 +310,8 @@ class SweepRunner:
         driver.reward_pool = self._reward_pool
         if not driver.done:
             user = build_user(
-                plan.preset, UserContext(plan.task, driver.env, user_client, plan.seed)
+                plan.preset,
+                UserContext(plan.task, driver.env, user_client, plan.seed, preset=plan.preset),
             )
             try:
                 await simulate(driver, user)
@@ -408,6 +420,7 @@ def summarise_sessions(
     usage = Usage()
     terms: dict[str, int] = {}
     cats: dict[str, int] = {c.value: 0 for c in SessionCategory}
+    model_failures: list[tuple[str, str]] = []
     failures: list[tuple[str, str]] = []
     done = rewarded = successes = done_turns = 0
     for s in sessions:
@@ -415,6 +428,10 @@ def summarise_sessions(
         key = s.termination.value if s.termination else s.status.value
         terms[key] = terms.get(key, 0) + 1
         cats[s.category.value] += 1
+        mf = s.meta.get("model_failure")
+        listed = len(model_failures) < MAX_LISTED_MODEL_FAILURES
+        if listed and s.category == SessionCategory.MODEL_FAILURE and isinstance(mf, dict):
+            model_failures.append((s.session_id, f"{mf.get('role')}: {mf.get('cause')}"))
         if s.status == SessionStatus.FAILED:
             failures.append((s.session_id, s.error or "unknown error"))
         if s.status == SessionStatus.DONE:
@@ -437,6 +454,7 @@ def summarise_sessions(
         failures=failures,
         terminations=terms,
         categories=cats,
+        model_failures=model_failures,
     )
 
 
@@ -452,9 +470,9 @@ def _sampling(config: ModelConfig, seed: int | None) -> dict[str, Any]:
 
 
 def _client_of(
-    e: LLMError, agent: _TrackedClient, user: _TrackedClient | None
+    e: LLMError, agent: _TrackedClient | None, user: _TrackedClient | None
 ) -> _TrackedClient | None:
-    if e.model == agent.config.model:
+    if agent is not None and e.model == agent.config.model:
         return agent
     if user is not None and e.model == user.config.model:
         return user

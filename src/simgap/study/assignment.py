@@ -188,6 +188,15 @@ class Assigner:
         with self.store.engine.connect() as conn:
             return [Assignment.from_row(r) for r in conn.execute(q)]
 
+    def count(self, states: Sequence[AssignmentState]) -> int:
+        """How many of the study's assignments are in one of `states` (one COUNT query)."""
+        a = st.assignments
+        q = select(func.count()).where(
+            and_(a.c.study == self.study, a.c.state.in_([s.value for s in states]))
+        )
+        with self.store.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
     def _occupied(self) -> tuple[dict[tuple[str, str], set[int]], dict[str, int]]:
         """Used slots per cell, and people per task (all batches)."""
         a = st.assignments

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,22 +28,42 @@ from pathlib import Path
 from simgap.agents import STOP_TOKEN, Agent, build_agent
 from simgap.domains import DomainEnvironment
 from simgap.errors import SimgapError
-from simgap.llm.base import LLMClient
+from simgap.llm.base import LLMClient, LLMError
 from simgap.models import Reward, Role, Session, SessionStatus, Task, Termination, Turn
 from simgap.sessions.driver import Actor, SessionDriver, TurnError
 from simgap.sessions.reward_pool import RewardPool
 from simgap.store import Store
+from simgap.study.capacity import ModelState, ModelWarmup, ReplyQueue
 from simgap.users import STOP_TOKENS, UserReply
 
 log = logging.getLogger("simgap.study")
 
 _CONTROL_TOKENS = (STOP_TOKEN, *STOP_TOKENS)
+# C0 control characters other than tab and line breaks, and DEL. No keyboard types them;
+# PostgreSQL cannot store NUL in a text or JSON column (an INSERT with one fails), so a pasted
+# NUL would otherwise fail every retry of the same message with a server error.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MSG_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def strip_controls(text: str) -> str:
+    """`text` without control characters (tab, CR and LF kept): what a person's input may
+    contain once stored."""
+    return _CONTROL_CHARS.sub("", text)
+
+
+def clean_msg_id(value: str | None) -> str | None:
+    """A client's message id (made by the chat script or the page), reduced to the characters
+    those ids use, at most 64 of them; None when nothing is left."""
+    out = _MSG_ID.sub("", value or "")[:64]
+    return out or None
 
 
 def clean_text(text: str | None) -> str:
-    """Text without τ²'s control tokens: what a person may see, and what a person may send
-    (a participant typing ###STOP### must not end the chat behind the study's back)."""
-    out = text or ""
+    """Text without τ²'s control tokens or control characters: what a person may see, and what
+    a person may send (a participant typing ###STOP### must not end the chat behind the study's
+    back)."""
+    out = strip_controls(text or "")
     for tok in _CONTROL_TOKENS:
         out = out.replace(tok, "")
     return out.strip()
@@ -79,6 +101,9 @@ class ChatState:
     status: SessionStatus
     termination: Termination | None
     user_turns: int
+    # While thinking: what the person is told instead of a bare "typing…" (the model is still
+    # loading, replies ahead of theirs, a retry), or None when the reply is being written.
+    wait_text: str | None = None
 
 
 @dataclass
@@ -89,6 +114,7 @@ class LiveSession:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     last_used: float = field(default_factory=time.monotonic)
     ending: bool = False  # the participant pressed "end"; the reward is being computed
+    retrying: bool = False  # the model failed once on this reply; trying a second time
 
     @property
     def thinking(self) -> bool:
@@ -135,6 +161,8 @@ class ChatHub:
         max_user_turns: int,
         on_end: EndCallback | None = None,
         reward_pool: RewardPool | None = None,
+        reply_slots: int | None = None,
+        warmup: ModelWarmup | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -153,6 +181,10 @@ class ChatHub:
         # burst of arrivals does not crowd out requests in flight).
         self._prepared: dict[str, tuple[float, asyncio.Task[DomainEnvironment]]] = {}
         self._build_slots = asyncio.Semaphore(1)
+        # Replies take turns for the model (1 slot for the embedded model), in arrival order,
+        # so each waiting one can say how many are ahead (see capacity.py).
+        self.replies = ReplyQueue(reply_slots)
+        self.warmup = warmup or ModelWarmup(None, expect_s=0.0)
 
     # -- live sessions ------------------------------------------------------------------------
     def is_live(self, session_id: str) -> bool:
@@ -225,12 +257,20 @@ class ChatHub:
             return
         if live.driver.turns and live.driver.next_actor() == Actor.USER:
             return
+        self.replies.join(live.driver.session.session_id)  # in line before the page asks
         live.agent_task = asyncio.create_task(self._run_agent(live))
 
     async def _run_agent(self, live: LiveSession) -> None:
         d = live.driver
+        sid = d.session.session_id
         try:
-            actor = await d.advance()
+            try:
+                await self.warmup.wait()  # a reply waiting for the model to load says so
+                await self.replies.turn(sid)
+                actor = await self._advance_with_retry(live)
+            finally:
+                self.replies.release(sid)
+                self._notify_thinking()  # everyone behind moved up
             if actor == Actor.USER and self._user_turns(d) >= self.max_user_turns:
                 d.session.meta["ended_by"] = "max_user_turns"
                 await d.finish(Termination.MAX_STEPS)
@@ -249,6 +289,50 @@ class ChatHub:
             live.notify()
         if d.done or d.session.status != SessionStatus.RUNNING:
             await self._ended(live)
+
+    async def _advance_with_retry(self, live: LiveSession) -> Actor:
+        """`advance`, and once more if the model failed (a generation over its time limit, an
+        endpoint that gave up): a person should not lose their chat to one slow reply. The
+        person is told meanwhile (`ChatState.wait_text`); the count goes into the session's
+        meta. A second failure raises (the session then fails and the person is paid)."""
+        d = live.driver
+        try:
+            return await d.advance()
+        except LLMError as e:
+            log.warning("session %s: model failed, trying once more: %s", d.session.session_id, e)
+            d.session.meta["agent_retries"] = int(d.session.meta.get("agent_retries", 0)) + 1
+            live.retrying = True
+            live.notify()
+        try:
+            return await d.advance()
+        finally:
+            live.retrying = False
+
+    def _notify_thinking(self) -> None:
+        """Wake the long-polls of every session whose reply is waiting (positions changed)."""
+        for live in self._live.values():
+            if live.thinking:
+                live.notify()
+
+    def wait_text(self, live: LiveSession) -> str | None:
+        """What a person waiting for a reply is told (None: "typing…", it is being written)."""
+        if not live.thinking:
+            return None
+        r = self.warmup.readiness()
+        if r.state == ModelState.LOADING:
+            left = max(5, round(self.warmup.expect_s - r.since_s))
+            return (
+                "The agent is getting ready (its AI model is loading, about "
+                f"{_duration(left)} more). Your message is saved."
+            )
+        if live.retrying:
+            return "The agent is taking longer than usual; trying once more…"
+        spot = self.replies.spot(live.driver.session.session_id)
+        if spot is None or spot.ahead == 0:
+            return None
+        people = "1 reply is" if spot.ahead == 1 else f"{spot.ahead} replies are"
+        eta = "" if spot.eta_s is None else f" (about {_duration(spot.eta_s)})"
+        return f"The agent answers one person at a time: {people} ahead of yours{eta}."
 
     async def _fail(self, d: SessionDriver, error: str) -> None:
         with contextlib.suppress(Exception):
@@ -277,6 +361,7 @@ class ChatHub:
             status=d.session.status,
             termination=d.session.termination,
             user_turns=self._user_turns(d),
+            wait_text=self.wait_text(live),
         )
 
     # -- participant actions ------------------------------------------------------------------
@@ -316,10 +401,11 @@ class ChatHub:
         """Long-poll: return once there are messages past index `after`, the agent stopped
         thinking, or `timeout_s` passed."""
         deadline = time.monotonic() + max(0.0, timeout_s)
+        told = self.wait_text(live)
         while True:
             st = self.state(live)
             newest = st.messages[-1].idx if st.messages else -1
-            if newest > after or not st.thinking or st.ended:
+            if newest > after or not st.thinking or st.ended or st.wait_text != told:
                 return st
             left = deadline - time.monotonic()
             if left <= 0:
@@ -408,5 +494,14 @@ class ChatHub:
         self._prepared.clear()
         if self.reward_pool is not None:
             self.reward_pool.shutdown()
+        await self.warmup.aclose()
         with contextlib.suppress(Exception):
             await self.client.aclose()
+
+
+def _duration(seconds: float) -> str:
+    """`40 s`, `2 min`: a wait as a person reads it (rounded up; never "0 s")."""
+    s = max(1, math.ceil(seconds))
+    if s < 90:
+        return f"{s} s"
+    return f"{math.ceil(s / 60)} min"

@@ -7,6 +7,7 @@ and a 500-person run. Errors are one line naming the file and the field (`Config
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from enum import StrEnum
@@ -22,6 +23,11 @@ from simgap.errors import ConfigError
 from simgap.llm.base import ModelConfig
 from simgap.models import Questionnaire, Task, load_questionnaire
 
+# Chats at once with the embedded model when the config does not say. benchmarks/load_study.py
+# --capacity on this project's shared 2-core machine: even 1 person's send -> reply p95 was
+# 18 s (load average 9-14), so one chat at a time; raise it where a rerun on a quiet machine
+# shows more people staying under 10 s.
+DEFAULT_LOCAL_CHATS = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 DEFAULT_CONSENT = """\
@@ -93,6 +99,10 @@ class StudyConfig(BaseModel):
     max_message_chars: int = Field(default=2000, ge=20, le=4000)
     max_text_answer_chars: int = Field(default=2000, ge=20, le=20_000)
     max_user_turns: int = Field(default=40, ge=1, le=1000)
+    # Chats at once; people beyond it wait on a "you are next" page until one ends. None: for
+    # the embedded model DEFAULT_LOCAL_CHATS (what keeps replies under 10 s on 2 cores:
+    # benchmarks/load_study.py --capacity), for a hosted model no cap.
+    max_active_chats: int | None = Field(default=None, ge=1, le=100_000)
     # Processes computing τ²'s reward (seconds of CPU per session) off the app's own process;
     # None: one per spare CPU core (at least 1, at most 4); 0: in a thread of the app process.
     reward_workers: int | None = Field(default=None, ge=0, le=64)
@@ -105,6 +115,10 @@ class StudyConfig(BaseModel):
     # database (so a restart keeps everybody's cookies valid).
     secret_key_env: str = "SIMGAP_SECRET_KEY"
     cookie_secure: bool = False  # set true behind HTTPS
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For header is believed;
+    # the admin login throttle keys on the client address it names. Empty: the header is
+    # ignored and the socket peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
     public_url: str | None = None  # how participants reach the app (for printed links)
     synthetic: bool = False  # true when the "participants" are scripts (load tests, demos)
 
@@ -119,6 +133,16 @@ class StudyConfig(BaseModel):
     @classmethod
     def _domain(cls, v: str) -> str:
         return check_domain(v)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for e in v:
+            try:
+                ipaddress.ip_network(e.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{e!r} is not an IP address or network") from None
+        return [e.strip() for e in v]
 
     @field_validator("batches")
     @classmethod
@@ -175,6 +199,12 @@ class StudyConfig(BaseModel):
             return 0
         return max(1, min(4, (os.cpu_count() or 2) - 1))
 
+    def chat_cap(self) -> int | None:
+        """How many chats may run at once (None: no cap). See `max_active_chats`."""
+        if self.max_active_chats is not None:
+            return self.max_active_chats
+        return DEFAULT_LOCAL_CHATS if self.model_config_for_agent().is_local else None
+
     def model_config_for_agent(self) -> ModelConfig:
         """The agent's model config, with τ²'s sampling default (temperature 0.0) where the
         study leaves it unset: people meet the agent simulators meet (docs/protocol.md)."""
@@ -194,6 +224,8 @@ class StudyConfig(BaseModel):
                 return Questionnaire.model_validate(data)
             except OSError as e:
                 raise ConfigError(f"questionnaire {p}: cannot read ({e.strerror})") from None
+            except UnicodeDecodeError as e:
+                raise ConfigError(f"questionnaire {p}: not UTF-8 text (byte {e.start})") from None
             except yaml.YAMLError as e:
                 raise ConfigError(f"questionnaire {p}: not valid YAML ({e})") from None
             except ValidationError as e:
@@ -246,6 +278,8 @@ def load_study_config(path: str | Path) -> StudyConfig:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
@@ -294,9 +328,12 @@ completion:
 questionnaire: usi          # built-in (the paper's eight fields) or a path to a YAML file
 max_message_chars: 2000     # longest chat message a participant may send
 max_user_turns: 40          # the chat ends after this many participant messages
+# max_active_chats: 1       # chats at once; more people wait on a "you are next" page
+#                           # (default: 1 for the embedded model, no cap for hosted models)
 
 # Admin pages (/admin): set SIMGAP_ADMIN_PASSWORD in the environment, or paste the hash printed
 # by `simgap study hash-password` here (never the password itself).
 # admin_password_hash: "scrypt$..."
 cookie_secure: false        # true when served over HTTPS
+# trusted_proxies: [127.0.0.1]  # behind a reverse proxy: believe its X-Forwarded-For header
 """

@@ -10,6 +10,7 @@ page.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -23,23 +24,29 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from simgap.agents import build_agent
+from simgap.agents.llm_agent import LLMAgent
+from simgap.domains import FIRST_AGENT_MESSAGE, DomainEnvironment
 from simgap.errors import ConfigError
 from simgap.llm.base import LLMClient
+from simgap.llm.local import LocalClient
 from simgap.models import (
     AgentSpec,
     Annotation,
     Feedback,
-    ItemKind,
+    Role,
     Session,
     SessionStatus,
     Task,
     Termination,
+    Turn,
     UserKind,
     utcnow,
 )
 from simgap.sessions.reward_pool import RewardPool
 from simgap.store import Store
 from simgap.study import tables as st
+from simgap.study.answers import read_answers
 from simgap.study.assignment import (
     ACTIVE_STATES,
     ENDED_WITHOUT_DATA,
@@ -48,6 +55,7 @@ from simgap.study.assignment import (
     AssignmentState,
     aware,
 )
+from simgap.study.capacity import ModelWarmup, StartLine
 from simgap.study.chat import ChatHub, ChatOver, LiveSession
 from simgap.study.config import AccessMode, StudyConfig
 from simgap.study.export import iter_study_records
@@ -56,6 +64,9 @@ from simgap.study.security import new_token
 
 log = logging.getLogger("simgap.study")
 
+# Seconds the embedded model takes to load on 2 cores (measured 70 s; 126 s after a restart):
+# what a reply waiting for it says until the first load is timed.
+LOCAL_LOAD_EXPECT_S = 90.0
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 _PARAM_VALUE = re.compile(r"^[\w.:@/+-]{0,128}$")
 
@@ -129,6 +140,12 @@ class Study:
             abandon_after=timedelta(minutes=config.abandon_after_minutes),
         )
         workers = config.reward_worker_count()
+        # The embedded model is loaded when the server starts, and answers one reply at a time.
+        warmup = ModelWarmup(
+            self._load_model if isinstance(client, LocalClient) else None,
+            expect_s=LOCAL_LOAD_EXPECT_S,
+        )
+        self.line = StartLine(config.chat_cap())
         self.hub = ChatHub(
             store,
             client,
@@ -137,8 +154,27 @@ class Study:
             max_user_turns=config.max_user_turns,
             on_end=self._on_chat_end,
             reward_pool=RewardPool(workers, warm_domain=config.domain) if workers else None,
+            reply_slots=1 if model_cfg.is_local else model_cfg.max_concurrency,
+            warmup=warmup,
         )
         self.secret_key = secret_key or self._secret_key()
+
+    async def _load_model(self) -> None:
+        """Load the embedded model and process the agent's system prompt and tools (the same
+        for every chat of the domain, ~2,500 tokens for airline): then a chat's first reply
+        only pays for the conversation, not for minutes of prompt on a busy CPU."""
+        client = self.hub.client
+        assert isinstance(client, LocalClient)
+        task = next(iter(self.tasks.values()))
+        env = await asyncio.to_thread(DomainEnvironment, task)
+        agent = build_agent(self.agent_spec, client, env)
+        prefix = None
+        if isinstance(agent, LLMAgent):
+            turns = env.initial_turns() or [
+                Turn(idx=0, role=Role.AGENT, content=FIRST_AGENT_MESSAGE)
+            ]
+            prefix = agent.request(turns)
+        await client.warm_up(prefix)
 
     # -- secrets ------------------------------------------------------------------------------
     def _secret_key(self) -> str:
@@ -422,14 +458,29 @@ class Study:
         if a.state == AssignmentState.ASSIGNED:
             self.hub.prepare(a.session_id, self.tasks[a.task_id])
 
-    async def start_chat(self, a: Assignment) -> LiveSession:
-        """Briefing read, "start" pressed: the session row is created and the agent greets."""
+    def line_position(self, a: Assignment) -> int:
+        """0 when `a`'s chat may start now; else its place in the line for a chat (1: next).
+        Asking keeps the place (see `capacity.StartLine`)."""
+        if self.line.cap is None:
+            return 0
+        return self.line.position(a.id, self.assigner.count([AssignmentState.CHATTING]))
+
+    async def start_chat(self, a: Assignment) -> int:
+        """Briefing read, "start" pressed: 0 when the chat started (the session row is created
+        and the agent greets), else the person's place in line (the study has its cap of chats
+        at once running; they wait on the "you are next" page)."""
         if a.state == AssignmentState.ASSIGNED:
+            # No await between counting and taking the place: one event loop, no race.
+            pos = self.line_position(a)
+            if pos:
+                return pos
+            self.line.leave(a.id)
             self.assigner.set_state(
                 a.id, AssignmentState.CHATTING, expect=[AssignmentState.ASSIGNED]
             )
             self.assigner.log_event("chat_started", a.participant_id, a.session_id)
-        return await self.live(a)
+        await self.live(a)
+        return 0
 
     async def live(self, a: Assignment) -> LiveSession:
         return await self.hub.open(self.session_template(a), self.tasks[a.task_id])
@@ -482,35 +533,17 @@ class Study:
         self, a: Assignment, form: Mapping[str, str], *, started_at: datetime | None = None
     ) -> dict[str, str]:
         """Validate and store the answers. Returns {field: problem} (empty when stored)."""
-        q = self.questionnaire
-        limit = self.config.max_text_answer_chars
-        answers: dict[str, int | str | None] = {}
-        errors: dict[str, str] = {}
-        free: list[str] = []
-        for item in q.items:
-            raw = (form.get(item.field) or "").strip()
-            if item.kind == ItemKind.TEXT:
-                if len(raw) > limit:
-                    errors[item.field] = f"Please keep this under {limit} characters."
-                answers[item.field] = raw or None
-                if raw:
-                    free.append(raw)
-                continue
-            if not raw:
-                errors[item.field] = "Please answer this question."
-                continue
-            try:
-                answers[item.field] = item.validate_answer(raw)
-            except ValueError:
-                errors[item.field] = "Please pick one of the options."
+        answers, free, errors = read_answers(
+            self.questionnaire, form, text_limit=self.config.max_text_answer_chars
+        )
         if errors:
             return errors
         fb = Feedback(
             session_id=a.session_id,
             respondent_kind=UserKind.HUMAN,
             respondent_id=a.participant_id,
-            questionnaire=q.name,
-            questionnaire_version=q.version,
+            questionnaire=self.questionnaire.name,
+            questionnaire_version=self.questionnaire.version,
             answers=answers,
             free_text="\n\n".join(free) or None,
             meta={

@@ -92,3 +92,15 @@ events = Table(
     Column("data", JSON, nullable=False),
     Index("ix_study_events_participant", "study", "participant_id"),
 )
+
+# Admin logins, so that logging out (or a stolen cookie's owner noticing) ends a session on the
+# server too: the admin cookie names a row here by a random id, stored only as its SHA-256.
+admin_sessions = Table(
+    "study_admin_sessions",
+    metadata,
+    Column("study", String(128), primary_key=True),
+    Column("sid_hash", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)

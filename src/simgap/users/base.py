@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from simgap.models import Role, Termination, ToolCall, Turn, Usage
+
+if TYPE_CHECKING:
+    from simgap.users.registry import UserContext
 
 # τ²'s user-simulator control tokens (tau2.user.base) and what simgap records for each.
 STOP_TOKENS: dict[str, Termination] = {
@@ -52,9 +55,24 @@ class UserReply(BaseModel):
 
 
 class UserSimulator(ABC):
-    """A simulated customer for one session (it holds that session's scenario)."""
+    """A simulated customer for one session (it holds that session's scenario).
+
+    A plugin simulator (docs/plugins.md) subclasses this, takes a `UserContext` in `__init__`
+    (or overrides `for_session`) and implements `reply`. Class attributes `synthetic = True`
+    (a non-LLM stand-in, labelled so everywhere) and `family` describe it on leaderboards.
+    """
 
     name: str
+    synthetic: bool = False
+    family: str = "plugin"
+
+    @classmethod
+    def for_session(cls, ctx: UserContext) -> UserSimulator:
+        """The simulator of one session (plugins: `cls(ctx)` unless overridden)."""
+        sim = cls(ctx)  # type: ignore[call-arg]
+        if not hasattr(sim, "name"):
+            sim.name = ctx.preset.name if ctx.preset is not None else cls.__name__
+        return sim
 
     @abstractmethod
     async def reply(self, history: Sequence[Turn], *, seed: int | None = None) -> UserReply:

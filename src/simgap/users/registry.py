@@ -20,6 +20,7 @@ from simgap.domains import DomainEnvironment, user_scenario_text
 from simgap.errors import ConfigError
 from simgap.llm.base import LLMClient, ModelConfig
 from simgap.models import Task
+from simgap.plugins import USER_GROUP, is_plugin_ref, load_class
 from simgap.users.base import UserSimulator
 from simgap.users.tau2_user import Tau2UserSimulator
 
@@ -64,6 +65,7 @@ class UserContext:
     env: DomainEnvironment
     client: LLMClient | None
     seed: int | None = None
+    preset: UserPreset | None = None
 
 
 UserBuilder = Callable[[UserPreset, UserContext], UserSimulator]
@@ -134,12 +136,46 @@ def presets() -> dict[str, UserPreset]:
 def get_preset(name: str) -> UserPreset:
     """The preset called `name`, as it will run here (resolver hooks applied)."""
     known = presets()
-    if name not in known:
-        raise ConfigError(f"unknown user simulator {name!r}; known: {', '.join(sorted(known))}")
-    preset = known[name]
+    if name in known:
+        preset = known[name]
+    elif is_plugin_ref(USER_GROUP, name):
+        preset = plugin_preset(name)
+    else:
+        raise ConfigError(
+            f"unknown user simulator {name!r}; known: {', '.join(sorted(known))}, installed "
+            f"`{USER_GROUP}` entry points, or an import path such as mypkg.sims:MySim"
+        )
     for resolve in _RESOLVERS:
         preset = resolve(preset)
     return preset
+
+
+def plugin_class(ref: str) -> type[UserSimulator]:
+    cls: type[UserSimulator] = load_class(
+        ref, what="user simulator", group=USER_GROUP, base=UserSimulator
+    )
+    return cls
+
+
+def plugin_preset(ref: str) -> UserPreset:
+    """The preset of a plugin simulator (entry point name or `pkg.mod:Class`), its class
+    loaded and checked now so a bad plugin fails before any session starts."""
+    cls = plugin_class(ref)
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return UserPreset(
+        name=ref,
+        kind="plugin",
+        family=str(getattr(cls, "family", "plugin")),
+        provider="plugin",
+        synthetic=bool(getattr(cls, "synthetic", False)),
+        description=doc[0] if doc else f"plugin {cls.__module__}.{cls.__qualname__}",
+        settings={"plugin": ref},
+    )
+
+
+def _build_plugin(preset: UserPreset, ctx: UserContext) -> UserSimulator:
+    ref = str(preset.settings.get("plugin") or preset.name)
+    return plugin_class(ref).for_session(ctx)
 
 
 def build_user(preset: UserPreset, ctx: UserContext) -> UserSimulator:
@@ -166,3 +202,4 @@ def _build_tau2(preset: UserPreset, ctx: UserContext) -> UserSimulator:
 
 
 register_user_kind("tau2", _build_tau2)
+register_user_kind("plugin", _build_plugin)

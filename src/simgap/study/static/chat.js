@@ -1,6 +1,8 @@
 // simgap study chat: posts messages with fetch and long-polls for the agent's reply.
 // Without JavaScript the same forms post normally and the page refreshes while the agent types.
 // Text from the server is only ever inserted with textContent (never as HTML).
+// While the server cannot be reached, a "Connection lost. Retrying…" line shows and both the
+// long-poll and a message being sent are retried (the message keeps its id: never stored twice).
 (function () {
   "use strict";
   var chat = document.getElementById("chat");
@@ -10,6 +12,8 @@
   var last = parseInt(chat.getAttribute("data-last"), 10);
   var list = document.getElementById("messages");
   var typing = document.getElementById("typing");
+  var typingText = document.getElementById("typing-text");
+  var conn = document.getElementById("conn");
   var form = document.getElementById("composer");
   var text = document.getElementById("text");
   var send = document.getElementById("send");
@@ -31,6 +35,12 @@
   function scrollDown() { list.scrollTop = list.scrollHeight; }
   function showError(msg) { errBox.textContent = msg; errBox.hidden = !msg; }
   function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+  function offline(on) { if (conn) conn.hidden = !on; }
+  // Retry after 1 s, 2 s, 4 s, then every 5 s.
+  function backoff(n) { return Math.min(5000, 1000 * Math.pow(2, n)); }
+  // The server is unreachable or a proxy answered for it: worth retrying. Any other answer
+  // (including our own 500) is final.
+  function unreachable(r) { return r.status === 502 || r.status === 503 || r.status === 504; }
 
   function add(m) {
     if (m.idx <= last) return;
@@ -41,6 +51,7 @@
     who.textContent = m.role === "agent" ? "Agent" : "You";
     var bubble = document.createElement("div");
     bubble.className = "bubble";
+    bubble.dir = "auto";  // isolated: direction controls in the text cannot reorder the page
     bubble.textContent = m.text;
     wrap.appendChild(who);
     wrap.appendChild(bubble);
@@ -57,6 +68,7 @@
 
   function apply(st) {
     (st.messages || []).forEach(add);
+    if (typingText) typingText.textContent = st.wait_text || "typing…";
     if (counter && typeof st.user_turns === "number") counter.textContent = st.user_turns + " /" + maxTurns;
     if (st.ended) { window.location.assign(st.next || "/p"); return false; }
     setThinking(!!st.thinking);
@@ -67,15 +79,22 @@
     if (polling) return;
     polling = true;
     try {
-      for (;;) {
-        var r;
+      for (var fails = 0; ;) {
+        var r, st;
         try {
           r = await fetch("/p/chat/state?after=" + last + "&wait=20", {
             headers: { "X-Requested-With": "fetch" }, credentials: "same-origin", cache: "no-store"
           });
-        } catch (e) { await sleep(2000); continue; }
-        if (!r.ok) { await sleep(2000); continue; }
-        var st = await r.json();
+          if (unreachable(r)) throw new Error("HTTP " + r.status);
+          st = r.ok ? await r.json() : null;
+        } catch (e) {
+          offline(true);
+          await sleep(backoff(fails++));
+          continue;
+        }
+        offline(false);
+        fails = 0;
+        if (!st) { window.location.assign("/p"); return; }  // signed out, or the chat is gone
         if (!apply(st)) break;
       }
     } finally {
@@ -95,17 +114,22 @@
     send.disabled = true;
     showError("");
     var r, st;
-    try {
-      r = await fetch(form.action, {
-        method: "POST", body: body, credentials: "same-origin",
-        headers: { "X-Requested-With": "fetch", "X-CSRF-Token": csrf }
-      });
-      st = await r.json();
-    } catch (e) {
-      showError("Connection problem: please press Send again (your message will not be duplicated).");
-      send.disabled = false;
-      return;
+    for (var fails = 0; ;) {
+      try {
+        r = await fetch(form.action, {
+          method: "POST", body: body, credentials: "same-origin",
+          headers: { "X-Requested-With": "fetch", "X-CSRF-Token": csrf }
+        });
+        if (unreachable(r)) throw new Error("HTTP " + r.status);
+      } catch (e) {
+        offline(true);  // the same message (same id) is sent again until it gets through
+        await sleep(backoff(fails++));
+        continue;
+      }
+      try { st = await r.json(); } catch (e) { st = {}; }  // an answer, if not JSON: final
+      break;
     }
+    offline(false);
     if (!r.ok) {
       showError(st.error || "Your message could not be sent.");
       if (st.code === "ended" || st.ended) { window.location.assign(st.next || "/p"); return; }
@@ -130,6 +154,11 @@
     endBtn.disabled = true;
     endBtn.textContent = thinking ? "Ending after the agent's reply…" : "Ending…";
   });
+
+  // The scenario sits beside the chat on wide screens (open); on phones it is a bar above the
+  // chat that opens on a tap, so the message box stays on screen.
+  var scenario = document.getElementById("scenario");
+  if (scenario && window.matchMedia("(min-width: 900px)").matches) scenario.open = true;
 
   scrollDown();
   if (thinking) poll();
