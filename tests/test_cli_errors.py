@@ -24,7 +24,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("run-concurrency-0", ["run", "--concurrency", "0"], ["concurrency"]),
     ("run-concurrency-text", ["run", "-c", "many"], ["'--concurrency'", "integer"]),
     ("run-trials-0", ["run", "--trials", "0"], ["trials"]),
-    ("run-max-steps-1", ["run", "--max-steps", "1"], ["max_steps"]),
+    ("run-max-steps-0", ["run", "--max-steps", "0"], ["max_steps"]),
     ("run-temperature-text", ["run", "--agent-temperature", "hot"], ["--agent-temperature"]),
     ("run-unknown-flag", ["run", "--bogus-flag"], ["--bogus-flag", "simgap run --help"]),
     ("run-engine", ["run", "--engine", "spark"], ["engine"]),

@@ -12,10 +12,17 @@ from simgap.cli.common import console
 def demo(
     out: Path = typer.Option(Path("simgap-demo"), "--out", "-o", help="Folder for everything."),
     tasks: int = typer.Option(
-        6, "--tasks", "-n", help="τ² airline tasks (the first N whose gold changes the database)."
+        6,
+        "--tasks",
+        "-n",
+        min=1,
+        help="τ² airline tasks (the first N whose gold changes the database).",
     ),
     llm_tasks: int = typer.Option(
-        1, "--llm-tasks", help="How many of them simulators on a model (the embedded one) run."
+        1,
+        "--llm-tasks",
+        min=0,
+        help="How many of them simulators on a model (the embedded one) run.",
     ),
     agent: str = typer.Option(
         "probe",
