@@ -37,7 +37,7 @@ from tests.score.test_importers import tau2_results, write
 
 
 def simgap(*args: str, tz: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "250"}
+    env = {**os.environ, "COLUMNS": "400"}
     if tz:
         env["TZ"] = tz
     return subprocess.run(

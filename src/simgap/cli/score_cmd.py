@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from simgap.cli.common import console
+from simgap.cli.common import console, print_whole
 from simgap.errors import ConfigError
 
 JSON_NAME = "usi_scores.json"
@@ -417,12 +416,8 @@ def score(
     _write_atomic(out_dir / JSON_NAME, json.dumps(lb.to_json(), indent=2, ensure_ascii=False))
     _write_atomic(out_dir / CSV_NAME, lb.to_csv())
 
-    # A terminal gets its own width; a pipe or a file gets the whole table, unwrapped.
-    wide = console if console.is_terminal else Console(file=console.file, width=260)
-    wide.print(leaderboard_table(lb))
     pk = pass_k_table(lb)
-    if pk is not None:
-        wide.print(pk)
+    print_whole(leaderboard_table(lb), *([pk] if pk is not None else []))
     console.print(
         "sessions (SR over completed + model failures; infrastructure errors and interrupted "
         "sessions are counted, not scored):",
