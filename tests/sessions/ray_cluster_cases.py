@@ -39,7 +39,6 @@ from simgap.models import Session, SessionStatus
 from simgap.store import Store
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.sessions.helpers import n_user_turns
-from tests.study import conftest as study_fixtures
 from tests.study.conftest import free_port
 
 ray = pytest.importorskip("ray")
@@ -217,14 +216,11 @@ def models() -> Iterator[tuple[FakeOpenAIServer, FakeOpenAIServer]]:
         yield agent, user
 
 
-# The study tests' throwaway PostgreSQL server (session scope), registered in this module.
-_pg_server = study_fixtures.pg_server
-
-
 @pytest.fixture(scope="module")
-def pg(request: pytest.FixtureRequest) -> str:
-    """URL of a PostgreSQL server (no database): the store every node reaches."""
-    return str(request.getfixturevalue("_pg_server"))
+def pg(pg_server: str) -> str:
+    """URL of a PostgreSQL server (no database; tests/fakes/postgres.py): the store every
+    node reaches."""
+    return pg_server
 
 
 def new_database(pg_url: str) -> str:
