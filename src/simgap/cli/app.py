@@ -7,6 +7,7 @@ without touching each other. Errors derived from `SimgapError` print as one line
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import NoReturn
 
 import typer
@@ -81,6 +82,11 @@ def main() -> None:
     message; an `OSError` naming a file (a path that cannot be read or written) is printed as
     that file and the system's reason. Anything else is a bug and keeps its traceback.
     """
+    # A call cancelled by Ctrl-C leaves litellm's coroutine unawaited; Python's warning about
+    # it (printed at exit, with a source line) would bury the one-line hint.
+    warnings.filterwarnings(
+        "ignore", message="coroutine .* was never awaited", category=RuntimeWarning
+    )
     try:
         rv = app(standalone_mode=False)
     except _CLICK_ERROR as e:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from simgap.cli.common import console
+from simgap.cli.common import console, print_whole
 
 
 def demo(
@@ -77,13 +77,8 @@ def demo(
         result = run_demo(
             opts, say=lambda s: console.print(f"[bold]{s}[/]", highlight=False), progress=progress
         )
-    from rich.console import Console
-
-    wide = console if console.is_terminal else Console(file=console.file, width=260)
-    wide.print(leaderboard_table(result.leaderboard))
     pk = pass_k_table(result.leaderboard)
-    if pk is not None:
-        wide.print(pk)
+    print_whole(leaderboard_table(result.leaderboard), *([pk] if pk is not None else []))
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.steps_s.items())
     console.print(f"demo finished in {result.wall_s:.0f} s ({steps})")
     sw = result.sweep  # usage of every stored session: a cold first run makes real calls

@@ -20,12 +20,22 @@ def export(
     ),
     batch: str = typer.Option(None, "--batch", help="Comma-separated batch labels."),
     domain: str = typer.Option(None, "--domain", help="Only this domain."),
+    fmt: str = typer.Option(
+        "jsonl",
+        "--format",
+        "-f",
+        help="jsonl (sessions, feedback, annotations) or tau2 (a τ²-bench results.json that "
+        "τ²'s own loader reads; one domain, finished sessions).",
+    ),
 ) -> None:
-    """Export sessions (with turns), their feedback and annotations to simgap JSONL.
+    """Export sessions (with turns), their feedback and annotations to simgap JSONL, or the
+    sessions alone to a τ²-bench results.json.
 
-    Example:
+    Examples:
 
         simgap export --db runs.db --user-kind human --out people.jsonl
+
+        simgap export --db runs.db --domain airline --format tau2 --out results.json
     """
     from simgap.models import UserKind, write_jsonl
     from simgap.store import SessionFilter, Store
@@ -40,7 +50,22 @@ def export(
         user_ids=split_csv(user) if user else (),
         batches=split_csv(batch) if batch else (),
     )
-    n = write_jsonl(out, Store(db).export_records(flt))
+    if fmt not in ("jsonl", "tau2"):
+        raise ConfigError(f"--format must be jsonl or tau2, got {fmt!r}")
+    store = Store(db)
+    try:
+        if fmt == "tau2":
+            from simgap.domains.tau2_export import write_tau2_results
+
+            n, left_out = write_tau2_results(list(store.iter_sessions(flt)), out)
+            console.print(
+                f"wrote {n} simulations to {out} (τ²-bench results)"
+                + (f"; {left_out} unfinished session(s) left out" if left_out else "")
+            )
+            return
+        n = write_jsonl(out, store.export_records(flt))
+    finally:
+        store.close()
     console.print(f"wrote {n} records to {out}")
 
 
@@ -69,6 +94,12 @@ def import_(
         f"imported {counts['sessions']} sessions, {counts['feedback']} feedback, "
         f"{counts['annotations']} annotations from {path}"
         + (f" ({counts['skipped']} already stored, skipped)" if counts["skipped"] else "")
+        + (
+            f" ({counts['duplicates']} repeated session id(s) in the file, identical copies, "
+            "stored once)"
+            if counts.get("duplicates")
+            else ""
+        )
     )
 
 

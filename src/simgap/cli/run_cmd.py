@@ -11,6 +11,7 @@ from rich.table import Table
 
 from simgap.cli.common import console, split_csv
 from simgap.cli.progress import SweepProgress
+from simgap.errors import SimgapError
 from simgap.llm.base import ModelConfig
 from simgap.sessions import SweepSummary
 from simgap.sessions.config import SweepConfig
@@ -50,16 +51,36 @@ def print_summary(s: SweepSummary, *, out: str) -> None:
     t.add_row("model calls", f"{u.calls:,} ({u.cached_calls:,} served from cache)")
     t.add_row("cost", f"${u.cost_usd:.4f}")
     t.add_row("wall time", f"{s.wall_s:.1f} s")
-    t.add_row("stored in", out)
+    if s.per_node:
+        t.add_row(
+            "sessions per node",
+            ", ".join(f"{node} {n}" for node, n in s.per_node.items())
+            + f" ({len(s.per_node)} node(s))",
+        )
+    t.add_row("stored in", _public_url(out))
     console.print(t)
     for sid, cause in s.model_failures[:3]:
         console.print(f"[yellow]model failure[/] {sid}: {escape(cause)}", soft_wrap=True)
+    for note in s.notes:
+        console.print(f"[yellow]note[/] {escape(note)}", soft_wrap=True)
     for sid, err in s.failures[:5]:
         console.print(f"[red]infrastructure error[/] {sid}: {escape(err)}", soft_wrap=True)
     if len(s.failures) > 5:
         console.print(f"[red]… and {len(s.failures) - 5} more infrastructure errors[/]")
     if s.failures:
         console.print("rerun the same command to retry the sessions with infrastructure errors")
+
+
+def _public_url(out: str) -> str:
+    """A store URL fit to print: any password masked."""
+    if "://" not in out:
+        return out
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(out).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: print nothing of it but its scheme
+        return out.split("://", 1)[0] + "://…"
 
 
 def runnable_tasks(agent: str, tasks: list[Task]) -> list[Task]:
@@ -137,18 +158,23 @@ def execute_sweep(
         max_errors=cfg.max_errors,
         use_cache=cfg.cache,
     )
+    lost: SimgapError | None = None
     try:
         with SweepProgress(console) as progress:
             if cfg.engine == "ray":
-                from simgap.sessions.ray_engine import RayEngine
+                from simgap.sessions.ray_engine import ClusterLost, RayEngine
 
-                summary = RayEngine(
-                    store,
-                    agent_config=model_cfg,
-                    agent_name=agent_name,
-                    options=options,
-                    address=cfg.ray_address,
-                ).run(plans, progress)
+                try:
+                    summary = RayEngine(
+                        store,
+                        agent_config=model_cfg,
+                        agent_name=agent_name,
+                        options=options,
+                        address=cfg.ray_address,
+                        worker_cpus=cfg.ray_worker_cpus,
+                    ).run(plans, progress)
+                except ClusterLost as e:  # print what is stored, then the one-line error
+                    summary, lost = e.summary, e
             else:
                 summary = run_sweep(
                     store,
@@ -161,6 +187,8 @@ def execute_sweep(
     finally:
         store.close()
     print_summary(summary, out=cfg.out)
+    if lost is not None:
+        raise lost
     return summary
 
 
@@ -231,6 +259,11 @@ def run(
     ray_address: str = typer.Option(
         None, "--ray-address", help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)."
     ),
+    ray_worker_cpus: float = typer.Option(
+        None,
+        "--ray-worker-cpus",
+        help="CPUs per Ray worker: one worker per this many CPUs of each node (default 1).",
+    ),
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Do not use the on-disk response cache."
     ),
@@ -272,6 +305,7 @@ def run(
             "out": out,
             "engine": engine,
             "ray_address": ray_address,
+            "ray_worker_cpus": ray_worker_cpus,
             "user_profile": user_profile,
         }.items()
         if v is not None

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from simgap.cli.common import console
+from simgap.cli.common import console, print_whole
 from simgap.errors import ConfigError
 
 JSON_NAME = "usi_scores.json"
@@ -82,10 +81,23 @@ def _noise(r: Any) -> str:
     return f"{nf.spread['USI']:.1f} ({nf.n_repeats}×)"
 
 
+def _ref_word(lb: Any) -> str:
+    """How the legend names the reference: people only when it is people."""
+    ref = lb.reference
+    return "people" if (ref.get("kind") or "people") == "people" and not ref["synthetic"] else "ref"
+
+
 def leaderboard_table(lb: Any) -> Table:
     """The Rich leaderboard: ceiling row first, then candidates by USI."""
     ref = lb.reference
-    synth = " [bold yellow](SYNTHETIC reference)[/]" if ref["synthetic"] else ""
+    kind = ref.get("kind") or ("synthetic" if ref["synthetic"] else "people")
+    synth = (
+        " [bold yellow](SYNTHETIC reference)[/]"
+        if ref["synthetic"]
+        else " [bold yellow](reference of simulators, not people)[/]"
+        if kind == "simulator"
+        else ""
+    )
     t = Table(
         title=f"User-Sim Index vs {ref['label']} ({ref['n_sessions']} sessions, "
         f"{ref['n_tasks']} tasks, batches: {', '.join(ref['batches']) or '-'}){synth}",
@@ -105,7 +117,7 @@ def leaderboard_table(lb: Any) -> Table:
         ("Eval", {"justify": "right"}),
         ("1−ECE", {"justify": "right"}),
         ("SR sim", {"justify": "right"}),
-        ("SR ref" if ref["synthetic"] else "SR hum", {"justify": "right"}),
+        ("SR hum" if kind == "people" else "SR ref", {"justify": "right"}),
         ("ΔSR", {"justify": "right"}),
         ("ΔSR CI", {"justify": "right", "no_wrap": True}),
         ("fails by user", {"justify": "right", "no_wrap": True}),
@@ -191,7 +203,7 @@ def pass_k_table(lb: Any) -> Table | None:
     if not rows and not ref_pk:
         return None
     k_max = max([p.k for r in rows for p in r.pass_k] + [p["k"] for p in ref_pk])
-    ref_name = "reference" if lb.reference["synthetic"] else "people"
+    ref_name = "people" if _ref_word(lb) == "people" else "reference"
     t = Table(
         title=f"pass^k (all k tries of a task succeed; τ-bench) vs {ref_name}, "
         f"{int(100 * lb.settings.ci_level)}% task-clustered CI of the inflation",
@@ -229,7 +241,15 @@ def pass_k_table(lb: Any) -> Table | None:
 
 
 def score(
-    reference: Annotated[str, typer.Option("--reference", "-r", help=f"The people. {SET_HELP}")],
+    reference: Annotated[
+        str,
+        typer.Option(
+            "--reference",
+            "-r",
+            help=f"The reference: people (default user_kind=human), or a τ²-bench results.json "
+            f"taken whole (labelled a simulator reference, never people). {SET_HELP}",
+        ),
+    ],
     candidate: Annotated[
         list[str],
         typer.Option(
@@ -376,6 +396,9 @@ def score(
         raise ConfigError(f"two candidate rows are named {dup[0]!r}: give them label=… filters")
     if not ref.sessions:
         raise ConfigError(f"reference {reference!r} selects no sessions")
+    if ref.kind == "simulator" and not ref.spec.label:
+        # e.g. a τ² results file: a reference, named after its simulator, never "people"
+        ref.label = f"reference ({', '.join(ref.user_ids)})"
     for c in cands:
         if not c.sessions:
             raise ConfigError(f"candidate {c.spec.text!r} selects no sessions")
@@ -393,12 +416,8 @@ def score(
     _write_atomic(out_dir / JSON_NAME, json.dumps(lb.to_json(), indent=2, ensure_ascii=False))
     _write_atomic(out_dir / CSV_NAME, lb.to_csv())
 
-    # A terminal gets its own width; a pipe or a file gets the whole table, unwrapped.
-    wide = console if console.is_terminal else Console(file=console.file, width=260)
-    wide.print(leaderboard_table(lb))
     pk = pass_k_table(lb)
-    if pk is not None:
-        wide.print(pk)
+    print_whole(leaderboard_table(lb), *([pk] if pk is not None else []))
     console.print(
         "sessions (SR over completed + model failures; infrastructure errors and interrupted "
         "sessions are counted, not scored):",
@@ -435,7 +454,8 @@ def score(
     console.print(
         f"intervals: {int(100 * ci)}% bootstrap, resampling {settings.to_json()['resampling']} "
         f"({bootstrap} resamples). D1 style, D2 information, D3 clarification, D4 error "
-        "reaction; ΔSR: success-rate inflation SR(sim) − SR(people) on the same tasks; fails by "
+        f"reaction; ΔSR: success-rate inflation SR(sim) − SR({_ref_word(lb)}) on the same "
+        "tasks; fails by "
         "user: failed sessions the user (simulator) caused / all failed (rules, or a stored LLM "
         "judge label); SR excl.: success with those left out; USI noise: run-to-run USI range "
         "over the simulator's repeated runs",

@@ -72,9 +72,9 @@ def sweep(
 
     Example file:
 
-        domains: [airline, retail]
+        domains: \\[airline, retail]
         tasks: 20
-        users: [gpt-4o, claude-sonnet-4, llama-3.1-70b, local]
+        users: \\[gpt-4o, claude-sonnet-4, llama-3.1-70b, local]
         trials: 3
         agent: {model: openai/gpt-4.1-mini, temperature: 0.0}
         concurrency: 32
@@ -82,6 +82,7 @@ def sweep(
     """
     from simgap.sessions.config import load_sweep_config
     from simgap.sessions.estimate import estimate_plan
+    from simgap.sessions.protocol import get_protocol
     from simgap.store import Store
 
     cfg = load_sweep_config(config, {"out": out} if out else None)
@@ -90,7 +91,13 @@ def sweep(
     store = Store(cfg.out)
     try:
         with console.status("estimating calls, tokens and cost…"):
-            est = estimate_plan(plans, agent_config=model_cfg, store=store)
+            # the step limit the sessions will run under (the protocol's unless set)
+            limit = get_protocol(cfg.protocol).with_limits(
+                max_steps=cfg.max_steps, max_errors=cfg.max_errors
+            )
+            est = estimate_plan(
+                plans, agent_config=model_cfg, store=store, max_steps=limit.max_steps
+            )
     finally:
         store.close()
     print_estimate(est)

@@ -71,6 +71,21 @@ def model_path_for(model: str) -> Path:
     raise ConfigError(f"model {model}: not a local model (use `local` or `local:/path/file.gguf`)")
 
 
+THREADS_ENV = "SIMGAP_LOCAL_THREADS"
+
+
+def default_threads() -> int:
+    """llama.cpp threads: the cores this process may use, capped by `$SIMGAP_LOCAL_THREADS`
+    (a Ray worker sets it to its slot's CPUs, so workers sharing a node do not each take
+    every core of it)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    cap = os.environ.get(THREADS_ENV, "").strip()
+    if cap.isdigit() and int(cap) > 0:
+        return min(cores, int(cap))
+    return cores
+
+
 class LocalClient(BackendClient):
     """`LLMClient` over llama.cpp (see the module docstring)."""
 
@@ -91,7 +106,7 @@ class LocalClient(BackendClient):
             raise ConfigError(f"model {config.model}: GGUF file {self.model_path} not found")
         # Read when the worker starts (its first call), so a test may still change them.
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_threads = n_threads or default_threads()
         self._worker: LocalWorker | None = None
         self.dropped_messages = 0  # messages left out to fit the context, over all calls
 

@@ -27,6 +27,8 @@ SCHEMA = "simgap.score/1"
 CEILING_LABEL = "people vs people (ceiling)"
 # A synthetic reference's self-agreement is no human figure and is never labelled as one.
 SYNTHETIC_CEILING_LABEL = "reference vs reference (ceiling, SYNTHETIC)"
+# A reference of LLM simulators (a τ² results file): its self-agreement is no human figure.
+SIMULATOR_CEILING_LABEL = "reference vs reference (ceiling, simulator)"
 RESAMPLING_DETAIL = (
     "tasks drawn with replacement, each with all its sessions on both sides and in every "
     "reference batch (sessions are nested in tasks)"

@@ -240,22 +240,7 @@ def build_pair(
     M[:, lay.r_feat] = ref.feat_sum * w[:, None]
     M[:, lay.r_n] = ref.feat_n * w
 
-    # Calibration: per trial k and bin b, over tasks with both outcomes and a known bin:
-    # (number of tasks, candidate success rate sum, reference success rate sum).
-    with np.errstate(invalid="ignore", divide="ignore"):
-        h_rate = np.where(ref.out_n > 0, ref.out_sum / np.maximum(ref.out_n, 1), 0.0)
-    known = inc & (ref.out_n > 0) & (bins >= 0)
-    ece_block = np.zeros((T, K, N_BINS, 3))
-    onehot = np.zeros((T, N_BINS))
-    onehot[known, bins[known]] = 1.0
-    for k in range(cand.n_trials):
-        present = known & (cand.trial_n[k] > 0)
-        m = present.astype(np.float64)
-        s_rate = np.where(present, cand.trial_sum[k] / np.maximum(cand.trial_n[k], 1), 0.0)
-        ece_block[:, k, :, 0] = onehot * m[:, None]
-        ece_block[:, k, :, 1] = onehot * (s_rate * m)[:, None]
-        ece_block[:, k, :, 2] = onehot * (h_rate * m)[:, None]
-    M[:, lay.ece] = ece_block.reshape(T, -1)
+    M[:, lay.ece] = calibration_block(cand, ref, inc=inc, bins=bins, n_trials=K)
 
     eval_task = np.full(T, np.nan)
     for t in np.flatnonzero(inc):
@@ -274,6 +259,34 @@ def build_pair(
     M[:, lay.fail + 2] = ref.fail_user * w
     M[:, lay.fail + 3] = ref.fail_env * w
     return Pair(matrix=M, layout=lay, included=inc, eval_task=eval_task)
+
+
+def calibration_block(
+    cand: Side,
+    ref: Side,
+    *,
+    inc: NDArray[np.bool_],
+    bins: NDArray[np.int64],
+    n_trials: int,
+) -> Array:
+    """Per task, the calibration columns of the layout: for each trial k and bin b, over tasks
+    with both outcomes and a known bin, (1, the candidate's success rate, the reference's).
+    Shared by the default engine and paper mode, which calibrate the same way."""
+    T = inc.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h_rate = np.where(ref.out_n > 0, ref.out_sum / np.maximum(ref.out_n, 1), 0.0)
+    known = inc & (ref.out_n > 0) & (bins >= 0)
+    block = np.zeros((T, n_trials, N_BINS, 3))
+    onehot = np.zeros((T, N_BINS))
+    onehot[known, bins[known]] = 1.0
+    for k in range(cand.n_trials):
+        present = known & (cand.trial_n[k] > 0)
+        m = present.astype(np.float64)
+        s_rate = np.where(present, cand.trial_sum[k] / np.maximum(cand.trial_n[k], 1), 0.0)
+        block[:, k, :, 0] = onehot * m[:, None]
+        block[:, k, :, 1] = onehot * (s_rate * m)[:, None]
+        block[:, k, :, 2] = onehot * (h_rate * m)[:, None]
+    return block.reshape(T, -1)
 
 
 def build_pairs(

@@ -25,7 +25,7 @@ from simgap.errors import ConfigError
 from simgap.metrics.table import failure_labels, is_synthetic_session, rules_annotations
 from simgap.models import FAILURE_PREFIX, Annotation, FailureLabel, Feedback, Session, UserKind
 from simgap.store import SessionFilter, Store
-from simgap.store.importers import read_any
+from simgap.store.importers import detect_format, read_any
 
 FILTER_KEYS = ("user_kind", "user", "batch", "domain", "task", "agent", "label")
 _SPLIT = re.compile(r"^(?P<source>.+?):(?P<filters>[a-z_]+=.*)$")
@@ -94,6 +94,22 @@ class LoadedSet:
     def synthetic(self) -> bool:
         return any(is_synthetic_session(s) for s in self.sessions)
 
+    @property
+    def kind(self) -> str:
+        """What the set's users are: "people" (all human), "synthetic" (a labelled stand-in)
+        or "simulator" (LLM simulators, e.g. a τ² results file used as a reference)."""
+        return reference_kind(self.sessions)
+
+
+def reference_kind(sessions: list[Session]) -> str:
+    """ "synthetic" if any session is a labelled stand-in, "people" if every one is human,
+    else "simulator": a reference that is never to be called people."""
+    if any(is_synthetic_session(s) for s in sessions):
+        return "synthetic"
+    if all(s.user_kind == UserKind.HUMAN for s in sessions):
+        return "people"
+    return "simulator"
+
 
 def _matches(s: Session, f: dict[str, list[str]]) -> bool:
     checks = {
@@ -111,6 +127,16 @@ def _is_store(source: str) -> bool:
     return "://" in source or Path(source).suffix.lower() not in (".jsonl", ".ndjson", ".json")
 
 
+def _is_tau2_file(spec: SetSpec) -> bool:
+    """A τ²-bench results file is one run of one simulator: used as a set it is taken whole
+    (the default `user_kind=human` of a reference would select nothing from it)."""
+    if _is_store(spec.source) or Path(spec.source).suffix.lower() != ".json":
+        return False
+    if not Path(spec.source).exists():
+        return False
+    return detect_format(spec.source) == "tau2"
+
+
 def load_set(
     spec: SetSpec,
     *,
@@ -126,7 +152,7 @@ def load_set(
     """
     filters = dict(spec.filters)
     filters.pop("label", None)
-    if "user_kind" not in filters and default_kind is not None:
+    if "user_kind" not in filters and default_kind is not None and not _is_tau2_file(spec):
         filters["user_kind"] = [default_kind.value]
     sessions: list[Session]
     feedback: dict[str, list[Feedback]] = defaultdict(list)

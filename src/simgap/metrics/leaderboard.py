@@ -23,6 +23,7 @@ from simgap.metrics.board import (
     EVIDENCE_PER_REASON,
     RESAMPLING_DETAIL,
     SCHEMA,
+    SIMULATOR_CEILING_LABEL,
     SYNTHETIC_CEILING_LABEL,
     Leaderboard,
     Row,
@@ -59,6 +60,7 @@ __all__ = [
     "CEILING_LABEL",
     "RESAMPLING_DETAIL",
     "SCHEMA",
+    "SIMULATOR_CEILING_LABEL",
     "SYNTHETIC_CEILING_LABEL",
     "Leaderboard",
     "Row",
@@ -234,6 +236,9 @@ class ScoredSet:
     # have numbers; the details then leave out what they cannot show.
     sessions: dict[str, Session] = field(default_factory=dict)
     answers: dict[str, dict[str, int]] | None = None
+    # "people", "synthetic" or "simulator" (see metrics.inputs.reference_kind); a reference is
+    # called people only when it is.
+    kind: str = "people"
 
     @classmethod
     def from_loaded(
@@ -255,6 +260,7 @@ class ScoredSet:
             reduction=_reduce(ls, q, tasks, scorer, side),
             sessions={s.session_id: s for s in ls.sessions if s.status == SessionStatus.DONE},
             answers=session_answers(ls.sessions, ls.feedback, q),
+            kind=ls.kind,
         )
 
 
@@ -299,10 +305,23 @@ def score_scored(
     )
     index = {t: i for i, t in enumerate(tasks)}
     notes: list[str] = []
-    who = "the synthetic reference" if reference.synthetic else "people"
+    simulator_ref = reference.kind == "simulator" and not reference.synthetic
+    who = (
+        "the synthetic reference"
+        if reference.synthetic
+        else "the reference"
+        if simulator_ref
+        else "people"
+    )
     if reference.synthetic:
         notes.append(
             "the reference set is SYNTHETIC (stand-in sessions labelled synthetic, not people)"
+        )
+    if simulator_ref:
+        notes.append(
+            f"the reference is not people: sessions of simulator(s) "
+            f"{', '.join(reference.user_ids) or '?'}; scores measure agreement with them, "
+            "not human-likeness"
         )
 
     # Task difficulty for calibration: frozen map, else the scorer's default (the paper's
@@ -367,7 +386,11 @@ def score_scored(
         pairs, labels, ceil_note = [], [], ""
     if pairs:
         ceiling = _row(
-            label=SYNTHETIC_CEILING_LABEL if reference.synthetic else CEILING_LABEL,
+            label=SYNTHETIC_CEILING_LABEL
+            if reference.synthetic
+            else SIMULATOR_CEILING_LABEL
+            if simulator_ref
+            else CEILING_LABEL,
             kind="ceiling",
             spec=reference.spec,
             user_ids=[],
@@ -474,6 +497,8 @@ def score_scored(
         "spec": reference.spec,
         "label": reference.label,
         "synthetic": reference.synthetic,
+        "kind": "synthetic" if reference.synthetic else reference.kind,
+        "simulators": reference.user_ids if simulator_ref else [],
         "n_sessions": len(ref_red.sessions),
         "n_tasks": len(ref_tasks),
         "batches": {b: len(ss) for b, ss in sorted(batches.items())},

@@ -40,6 +40,7 @@ from simgap.metrics.core import (
     _nanmean,
     _ratio,
     assemble,
+    calibration_block,
 )
 from simgap.metrics.scorer import DRAW_SEED, Scorer
 
@@ -189,21 +190,8 @@ def _matrix(
     M[:, lay.r_feat : lay.r_feat + F] = ref.feat_sum * w[:, None]
     M[:, lay.r_feat + F] = ref.feat_n * w
 
-    # Calibration, as in the default engine: per run and bin, tasks with both outcomes and a
-    # difficulty, with the run's and the reference's success rates.
-    h_rate = np.where(ref.out_n > 0, ref.out_sum / np.maximum(ref.out_n, 1), 0.0)
-    known = inc & (ref.out_n > 0) & (bins >= 0)
-    block = np.zeros((T, lay.n_trials, N_BINS, 3))
-    onehot = np.zeros((T, N_BINS))
-    onehot[known, bins[known]] = 1.0
-    for k in range(cand.n_trials):
-        present = known & (cand.trial_n[k] > 0)
-        m = present.astype(np.float64)
-        s_rate = np.where(present, cand.trial_sum[k] / np.maximum(cand.trial_n[k], 1), 0.0)
-        block[:, k, :, 0] = onehot * m[:, None]
-        block[:, k, :, 1] = onehot * (s_rate * m)[:, None]
-        block[:, k, :, 2] = onehot * (h_rate * m)[:, None]
-    M[:, lay.ece] = block.reshape(T, -1)
+    # Calibration, as in the default engine.
+    M[:, lay.ece] = calibration_block(cand, ref, inc=inc, bins=bins, n_trials=lay.n_trials)
 
     for col, ev in [(lay.ev, eval_own), *((lay.ev_all + 2 * e, x) for e, x in enumerate(eval_all))]:
         has = ~np.isnan(ev)

@@ -69,37 +69,49 @@ SECTIONS: Sequence[tuple[str, str]] = (
 
 @dataclass
 class Names:
-    """What the reference is called everywhere: never "people" when it is a stand-in."""
+    """What the reference is called everywhere: "people" only when it is people, never for a
+    synthetic stand-in or a simulator's sessions (a τ² results file used as the reference)."""
 
-    synthetic: bool
+    kind: str  # "people" | "synthetic" | "simulator"
+
+    @property
+    def synthetic(self) -> bool:
+        return self.kind == "synthetic"
+
+    @property
+    def people(self) -> bool:
+        return self.kind == "people"
+
+    def _pick(self, people: str, synthetic: str, simulator: str) -> str:
+        return {"people": people, "synthetic": synthetic}.get(self.kind, simulator)
 
     @property
     def ref(self) -> str:
-        return "synthetic reference" if self.synthetic else "people"
+        return self._pick("people", "synthetic reference", "simulator reference")
 
     @property
     def ref_the(self) -> str:
-        return "the synthetic reference" if self.synthetic else "people"
+        return self._pick("people", "the synthetic reference", "the simulator reference")
 
     @property
     def ref_itself(self) -> str:
-        return "itself" if self.synthetic else "people"
+        return "people" if self.people else "itself"
 
     @property
     def ref_pos(self) -> str:
-        return "the synthetic reference's" if self.synthetic else "people's"
+        return self._pick("people's", "the synthetic reference's", "the simulator reference's")
 
     @property
     def sr_head(self) -> str:
-        return "SR ref" if self.synthetic else "SR people"
+        return "SR people" if self.people else "SR ref"
 
     @property
     def ref_title(self) -> str:
-        return "Synthetic reference" if self.synthetic else "People"
+        return self._pick("People", "Synthetic reference", "Simulator reference")
 
     @property
     def ceiling(self) -> str:
-        return "reference vs reference" if self.synthetic else "people vs people"
+        return "people vs people" if self.people else "reference vs reference"
 
 
 @dataclass
@@ -315,7 +327,7 @@ def render_html(
     source: str = "",
 ) -> Rendered:
     """The report page as one HTML string (plus the ids of the figures it holds)."""
-    names = Names(doc.synthetic_reference)
+    names = Names(doc.reference_kind)
     cols = colours(doc.rows)
     figs: dict[str, Markup] = {}
 

@@ -44,7 +44,8 @@ def render_markdown(
 ) -> str:
     ref = doc.reference
     synthetic = doc.synthetic_reference
-    who = "the synthetic reference" if synthetic else "people"
+    people = doc.reference_kind == "people"
+    who = "the synthetic reference" if synthetic else "people" if people else "the reference"
     lvl = round(100 * doc.settings.ci_level)
     out: list[str] = []
     out.append(f"# {md(title or f'User-Sim Index: {len(doc.rows)} simulator(s) vs {ref.label}')}")
@@ -53,6 +54,13 @@ def render_markdown(
         out.append(
             f"> **⚠ This reference is NOT human data.** “{md(ref.label)}” is a synthetic "
             "stand-in; the numbers below compare simulators with it, not with people."
+        )
+        out.append("")
+    elif not people:
+        out.append(
+            f"> **This reference is not people.** “{md(ref.label)}” holds sessions of "
+            f"simulator(s) ({md(', '.join(ref.simulators) or '?')}); the numbers below compare "
+            "simulators with it, not with people."
         )
         out.append("")
     batches = ", ".join(f"{md(b)} ({n})" for b, n in ref.batches.items()) or "–"
@@ -66,7 +74,7 @@ def render_markdown(
     out.append("## Leaderboard")
     out.append("")
     comps = list(doc.components)
-    ref_col = "SR ref" if synthetic else "SR people"
+    ref_col = "SR people" if people else "SR ref"
     head = [
         "#",
         "simulator",
@@ -94,7 +102,7 @@ def render_markdown(
         if not ceiling:
             rank += 1
         label = (
-            f"*{'reference vs reference' if synthetic else 'people vs people'} (ceiling)*"
+            f"*{'people vs people' if people else 'reference vs reference'} (ceiling)*"
             if ceiling
             else md(r.label) + (" (synthetic)" if r.synthetic else "")
         )
@@ -128,7 +136,8 @@ def render_markdown(
         out.append("")
     if doc.ceiling is not None and doc.ceiling.usi.value is not None:
         out.append(
-            f"**Human ceiling** ({'reference' if synthetic else 'people'} scored against "
+            f"**{'Reference' if doc.reference_kind == 'simulator' else 'Human'} ceiling** "
+            f"({'people' if people else 'reference'} scored against "
             f"themselves): USI {num(doc.ceiling.usi.value)} {ci(doc.ceiling.usi)}. "
             "The paper reports 92.9 for people and 76.0 for its best simulator."
         )
@@ -138,7 +147,7 @@ def render_markdown(
         )
     out.append("")
 
-    grid = pass_k_grid(doc, "reference" if synthetic else "people")
+    grid = pass_k_grid(doc, "people" if people else "reference")
     if grid is not None:
         head_k, lines_k = grid
         out.append("### Reliability: pass^k")

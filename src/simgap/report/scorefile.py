@@ -145,6 +145,10 @@ class ReferenceDoc(_Model):
     batches: dict[str, int] = Field(default_factory=dict)
     eval_available: bool = True
     synthetic_sessions: int | None = None
+    # "people", "synthetic" or "simulator" (a τ² results file as the reference); files written
+    # before the field existed had only people or synthetic references.
+    kind: str = ""
+    simulators: list[str] = Field(default_factory=list)
     pass_k: list[PassKDoc] = Field(default_factory=list)
     sessions_by_category: dict[str, int] = Field(default_factory=dict)
 
@@ -263,6 +267,15 @@ class ScoreDoc(_Model):
         """True when the reference stands in for people (it must then never be called human)."""
         ref = self.reference
         return ref.synthetic or bool(ref.synthetic_sessions)
+
+    @property
+    def reference_kind(self) -> str:
+        """ "people", "synthetic" or "simulator": the reference is called people only when
+        it is."""
+        if self.synthetic_reference:
+            return "synthetic"
+        # the synthetic flags above are the truth about a stand-in; `kind` adds "simulator"
+        return "simulator" if self.reference.kind == "simulator" else "people"
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

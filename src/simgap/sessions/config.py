@@ -51,6 +51,9 @@ class SweepConfig(BaseModel):
     cache: bool = True
     engine: str = Field(default="local", pattern="^(local|ray)$")
     ray_address: str | None = None  # None: $RAY_ADDRESS, else a local Ray instance
+    # CPUs per Ray worker: one worker per this many CPUs of each node (the embedded model's
+    # llama.cpp threads are capped to it).
+    ray_worker_cpus: float = Field(default=1.0, gt=0, le=1024)
 
     @field_validator("domain")
     @classmethod

@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from simgap.llm.base import ModelConfig
 from simgap.models import SessionStatus, Task
+from simgap.sessions.driver import DEFAULT_MAX_STEPS
 from simgap.sessions.plan import SessionPlan
 from simgap.store import SessionFilter, Store
 
@@ -42,6 +43,21 @@ class ConversationShape:
     tool_result_tokens: float = 250.0
     agent_completion_tokens: float = 80.0
     user_completion_tokens: float = 40.0
+
+    def steps(self) -> float:
+        """τ² steps (every message, tool results included) of this conversation: the agent's
+        greeting, then per customer turn its message, the agent's calls and, for every call
+        but the last (the answer), one tool result."""
+        a = self.agent_calls_per_user_turn
+        return 1 + self.user_turns * (1 + a + max(0.0, a - 1))
+
+    def capped(self, max_steps: int | None) -> ConversationShape:
+        """The same conversation cut where τ²'s step limit ends it (`max_steps`)."""
+        if max_steps is None or self.steps() <= max_steps:
+            return self
+        a = self.agent_calls_per_user_turn
+        per_turn = 1 + a + max(0.0, a - 1)
+        return replace(self, user_turns=max(0.0, (max_steps - 1) / per_turn))
 
 
 @dataclass
@@ -161,11 +177,20 @@ def assumed_user(system_tokens: float, shape: ConversationShape) -> PerSession:
     )
 
 
-def measured(store: Store, flt: SessionFilter, side: str) -> PerSession | None:
-    """Mean usage per finished session matching `flt` (`side` is "agent" or "user")."""
+def measured(
+    store: Store, flt: SessionFilter, side: str, *, max_steps: int | None = None
+) -> PerSession | None:
+    """Mean usage per finished session matching `flt` (`side` is "agent" or "user").
+
+    With `max_steps`, only sessions run under that step limit count (sessions that recorded
+    none count when it is τ²'s default): a session of a longer limit costs more."""
     n = 0
     calls = prompt = completion = 0.0
     for s in store.iter_sessions(flt, with_turns=False):
+        if max_steps is not None:
+            ran_with = s.meta.get("max_steps", DEFAULT_MAX_STEPS)
+            if ran_with != max_steps:
+                continue
         u = s.agent_usage if side == "agent" else s.user_usage
         if u.calls == 0:
             continue
@@ -198,9 +223,13 @@ def estimate_plan(
     agent_config: ModelConfig,
     store: Store | None = None,
     shape: ConversationShape | None = None,
+    max_steps: int | None = None,
 ) -> PlanEstimate:
-    """Calls, tokens and dollars of the sessions in `plans` not yet done in `store`."""
-    shape = shape or ConversationShape()
+    """Calls, tokens and dollars of the sessions in `plans` not yet done in `store`.
+
+    `max_steps` (the sweep's τ² step limit) cuts the assumed conversation where the limit
+    would end it, and restricts measured sessions to those run under the same limit."""
+    shape = (shape or ConversationShape()).capped(max_steps)
     statuses = store.statuses([p.session_id for p in plans]) if store is not None else {}
     todo = [p for p in plans if statuses.get(p.session_id) != SessionStatus.DONE]
     est = PlanEstimate(planned=len(plans), already_done=len(plans) - len(todo))
@@ -220,6 +249,7 @@ def estimate_plan(
             store,
             SessionFilter(statuses=done.statuses, agent_model=agent_model),
             "agent",
+            max_steps=max_steps,
         )
     if agent_ps is None:
         sys_tokens = sum(_agent_system_tokens(t) for t in by_domain.values()) / len(by_domain)
@@ -240,7 +270,10 @@ def estimate_plan(
         user_ps: PerSession | None = None
         if store is not None:
             user_ps = measured(
-                store, SessionFilter(statuses=done.statuses, user_ids=[name]), "user"
+                store,
+                SessionFilter(statuses=done.statuses, user_ids=[name]),
+                "user",
+                max_steps=max_steps,
             )
         if user_ps is None:
             sys_tokens = sum(_user_system_tokens(p.task) for p in group) / len(group)

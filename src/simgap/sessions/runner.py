@@ -160,6 +160,10 @@ class SweepSummary:
     terminations: dict[str, int] = field(default_factory=dict)
     # Sessions per `SessionCategory` (completed, model_failure, infra_error, running).
     categories: dict[str, int] = field(default_factory=dict)
+    # Engines that spread sessions (`--engine ray`): sessions run now per node, and what
+    # happened to the workers (lost nodes, sessions re-queued).
+    per_node: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     # (session id, who failed: cause) of model failures, the first few (scored 0, not retried).
     model_failures: list[tuple[str, str]] = field(default_factory=list)
 

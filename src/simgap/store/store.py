@@ -376,12 +376,27 @@ class Store:
         """Write everything in one transaction: either all records land or none do.
 
         Existing sessions are left alone unless `replace`; their ids are counted as skipped.
+        A session repeated in `records` is stored once and counted in `duplicates` (a key
+        present only then) when the copies are identical; copies that differ are refused
+        (StoreError), nothing stored.
         """
         counts = {"sessions": 0, "feedback": 0, "annotations": 0, "skipped": 0}
-        existing = self.statuses([r.session_id for r in records if isinstance(r, Session)])
+        seen: dict[str, Session] = {}
+        for r in records:
+            if isinstance(r, Session):
+                first = seen.setdefault(r.session_id, r)
+                if first is not r and first != r:
+                    raise StoreError(
+                        f"session {r.session_id!r} appears twice in the input with different "
+                        "content; nothing was imported"
+                    )
+        existing = self.statuses(list(seen))
         with self.engine.begin() as conn:
             for r in records:
                 if isinstance(r, Session):
+                    if seen.get(r.session_id) is not r:  # counted only when it happens
+                        counts["duplicates"] = counts.get("duplicates", 0) + 1
+                        continue
                     if r.session_id in existing and not replace:
                         counts["skipped"] += 1
                         continue

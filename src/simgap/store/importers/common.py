@@ -46,8 +46,15 @@ def need(obj: Any, key: str, kind: type | tuple[type, ...], *, path: Path, where
     return value
 
 
-def parse_time(value: Any, *, path: Path, where: str) -> datetime | None:
-    """ISO-8601 text -> aware UTC datetime (naive times are taken as UTC); None stays None."""
+def parse_time(
+    value: Any, *, path: Path, where: str, naive_is_local: bool = False
+) -> datetime | None:
+    """ISO-8601 text -> aware UTC datetime; None stays None.
+
+    A time without a zone is taken as UTC, or with `naive_is_local` as this machine's local
+    time (τ²-bench writes `datetime.now().isoformat()`: the local time of the machine that ran
+    it, without a zone; importing on that machine, or with its `TZ`, reads it back exactly).
+    """
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -56,4 +63,20 @@ def parse_time(value: Any, *, path: Path, where: str) -> datetime | None:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ImportFormatError(f"{path}: {where}: {value!r} is not an ISO time") from None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    if dt.tzinfo is not None:
+        return dt.astimezone(UTC)
+    return dt.astimezone(UTC) if naive_is_local else dt.replace(tzinfo=UTC)
+
+
+def optional(
+    obj: dict[str, Any], key: str, kind: type | tuple[type, ...], *, path: Path, where: str
+) -> Any:
+    """obj[key] when present and not null, checked to be of `kind` (bool is never a number);
+    None when absent or null; otherwise an error naming `where.key` and the value."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise ImportFormatError(f"{path}: {where}.{key}: expected {names}, got {value!r:.60}")
+    return value
