@@ -106,7 +106,7 @@ def test_directions_for_playing_the_part_are_never_said() -> None:
     assert "agent asks" not in said  # an answer rule is said as its answer only
 
 
-SCENARIO_WORDS_EXTRA = {"i", "me", "my", "mine", "myself", "am", "im", "name", "is", "dont"}
+SCENARIO_WORDS_EXTRA = {"i", "me", "my", "mine", "myself", "am", "im", "m", "name", "is", "dont"}
 
 
 def phrase_words() -> set[str]:
