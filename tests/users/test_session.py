@@ -29,7 +29,11 @@ def test_parametric_customers_let_a_tau2_agent_succeed(
 ) -> None:
     agent_srv = fake_openai_factory(responder=certificate_agent)
     agent_cfg = model_at(agent_srv, "agent")
-    spec = AgentSpec(name="llm", model=agent_cfg.model, settings=agent_cfg.public())
+    # The fake server's address (a free port) left out of the spec: it is part of the session
+    # id and hence of each session's seed, and the stand-in's withholding is drawn from that
+    # seed; with the port in, every run drew other seeds (seen: 3 of 4 successes now and then).
+    settings = {k: v for k, v in agent_cfg.public().items() if k != "api_base"}
+    spec = AgentSpec(name="llm", model=agent_cfg.model, settings=settings)
     tasks = load_tasks("airline", task_ids=["27"])
     presets = [get_preset("behavior"), get_preset("standin")]
     plans = plan_sessions(tasks, presets, agent=spec, trials=2, batch="synthetic-test")
