@@ -339,3 +339,36 @@ def test_unreachable_postgres_is_a_one_line_error_without_the_password() -> None
     msg = str(e.value)
     assert "\n" not in msg and "127.0.0.1" in msg and "nowhere" in msg, msg
     assert "s3cret-pw" not in msg, msg
+
+
+def test_a_nul_in_model_text_is_stored_on_both_backends(
+    store: Store, request: pytest.FixtureRequest
+) -> None:
+    """A model's reply, an error or a free-text answer holding NUL: PostgreSQL cannot hold the
+    character (an INSERT with one fails, which would fail the session), so it keeps U+FFFD in
+    its place; SQLite keeps the text exactly. Nothing else in the record changes."""
+    on_pg = "postgres" in request.node.callspec.id
+    nul = "a\x00b"
+    kept = "a\ufffdb" if on_pg else nul
+    s = _s("nul-1")
+    s.turns = [Turn(idx=0, role=Role.AGENT, content=f"reply {nul}")]
+    s.error = f"error {nul}"
+    store.save_session(s)
+    store.start_session(_s("nul-2"))
+    store.append_turn("nul-2", Turn(idx=0, role=Role.USER, content=nul))
+    store.update_session("nul-2", error=nul)
+    store.put_feedback(
+        Feedback(
+            session_id="nul-1", respondent_kind=UserKind.HUMAN, respondent_id="p", free_text=nul
+        )
+    )
+    store.put_annotations(
+        [Annotation(session_id="nul-1", annotator="x", codebook_version="1", error=nul)]
+    )
+    got = store.get_session("nul-1")
+    assert got is not None and got.turns[0].content == f"reply {kept}"
+    assert got.error == f"error {kept}"
+    got2 = store.get_session("nul-2")
+    assert got2 is not None and got2.turns[0].content == kept and got2.error == kept
+    assert [f.free_text for f in store.get_feedback(["nul-1"])] == [kept]
+    assert [a.error for a in store.get_annotations(["nul-1"])] == [kept]

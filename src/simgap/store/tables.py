@@ -16,6 +16,32 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+NUL_STAND_IN = "\ufffd"  # what a NUL becomes where the backend cannot hold one
+
+
+class FreeText(TypeDecorator[str]):
+    """Text a model or a person wrote (turn content, errors, free-text answers).
+
+    PostgreSQL refuses a NUL character in a text column ("text fields cannot contain NUL"), so a
+    model that emitted one would fail its session on PostgreSQL and not on SQLite. On PostgreSQL
+    each NUL is stored as U+FFFD (visible, and never confused with the text around it); SQLite
+    keeps the text exactly. JSON columns need nothing: their NULs are serialised as `\\u0000`.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is not None and dialect.name == "postgresql" and "\x00" in value:
+            return value.replace("\x00", NUL_STAND_IN)
+        return value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return value
+
 
 SCHEMA_VERSION = 1
 
@@ -46,7 +72,7 @@ sessions = Table(
     Column("termination", String(32), nullable=True),
     Column("reward_value", Float, nullable=True),
     Column("reward", JSON, nullable=True),
-    Column("error", Text, nullable=True),
+    Column("error", FreeText, nullable=True),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("ended_at", DateTime(timezone=True), nullable=True),
     Column("agent_usage", JSON, nullable=False),
@@ -68,7 +94,7 @@ turns = Table(
     ),
     Column("idx", Integer, primary_key=True),
     Column("role", String(8), nullable=False),
-    Column("content", Text, nullable=True),
+    Column("content", FreeText, nullable=True),
     Column("tool_calls", JSON, nullable=False),
     Column("tool_call_id", String(256), nullable=True),
     Column("tool_error", Boolean, nullable=False, default=False),
@@ -93,7 +119,7 @@ feedback = Table(
     Column("questionnaire", String(64), nullable=False),
     Column("questionnaire_version", String(32), nullable=False),
     Column("answers", JSON, nullable=False),
-    Column("free_text", Text, nullable=True),
+    Column("free_text", FreeText, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("usage", JSON, nullable=True),
     Column("meta", JSON, nullable=False),
@@ -117,7 +143,7 @@ annotations = Table(
     Column("codes", JSON, nullable=False),
     Column("features", JSON, nullable=False),
     Column("missing", Boolean, nullable=False, default=False),
-    Column("error", Text, nullable=True),
+    Column("error", FreeText, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("usage", JSON, nullable=True),
     Column("meta", JSON, nullable=False),
