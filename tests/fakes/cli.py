@@ -61,3 +61,20 @@ def run_script(argv: Sequence[str], *, cwd: Path, timeout: float = 120) -> CliRe
         [str(script), *argv], capture_output=True, text=True, cwd=cwd, timeout=timeout
     )
     return CliResult(r.returncode, r.stdout, r.stderr)
+
+
+# A command typed in a terminal starts with Ctrl-C (SIGINT) at its default action. A test run
+# started in the background of a non-interactive shell (`cmd &` in a script, as some CI harnesses
+# and our own scripts do) passes SIGINT on *ignored*, and Python then never installs its
+# KeyboardInterrupt handler: a Ctrl-C test would see the run carry on to the end (seen: exit 0
+# instead of 130, while the same test passed in the foreground). This prefix resets SIGINT to
+# its default and then execs the command, whatever the test runner inherited.
+_SIGINT_DEFAULT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def as_typed_in_a_terminal(cmd: Sequence[str]) -> list[str]:
+    """`cmd` as a terminal starts it: with Ctrl-C at its default action (see above)."""
+    return [sys.executable, "-c", _SIGINT_DEFAULT, *cmd]

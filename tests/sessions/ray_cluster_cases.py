@@ -37,6 +37,7 @@ import yaml
 
 from simgap.models import Session, SessionStatus
 from simgap.store import Store
+from tests.fakes.cli import as_typed_in_a_terminal
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.sessions.helpers import n_user_turns
 from tests.study.conftest import free_port
@@ -279,7 +280,7 @@ def simgap(
 
 def popen_simgap(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "simgap", *args], env=env, stdout=subprocess.PIPE,
+        as_typed_in_a_terminal([sys.executable, "-m", "simgap", *args]), env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 

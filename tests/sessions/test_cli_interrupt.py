@@ -12,6 +12,7 @@ from pathlib import Path
 
 from simgap.models import SessionStatus
 from simgap.store import Store
+from tests.fakes.cli import as_typed_in_a_terminal
 from tests.sessions.helpers import idle_agent
 from tests.sessions.test_kill_resume import _cmd, _turn_count, chatty_customer
 
@@ -22,7 +23,13 @@ def test_ctrl_c_exits_130_with_the_resume_hint(tmp_path: Path, fake_openai_facto
     db = tmp_path / "runs.db"
     cmd = _cmd(db, agent.base_url, user.base_url)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        as_typed_in_a_terminal(cmd),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while _turn_count(db) < 10 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
