@@ -372,3 +372,14 @@ def test_a_nul_in_model_text_is_stored_on_both_backends(
     assert got2 is not None and got2.turns[0].content == kept and got2.error == kept
     assert [f.free_text for f in store.get_feedback(["nul-1"])] == [kept]
     assert [a.error for a in store.get_annotations(["nul-1"])] == [kept]
+
+
+def test_a_malformed_store_url_is_one_line_without_the_password() -> None:
+    """A URL SQLAlchemy cannot use (here an unknown driver) is refused in one line that names
+    the URL with its password masked: error messages end up in logs and CI output."""
+    url = "postgresql+nosuchdriver://alice:s3cret-pw@127.0.0.1:1/db"
+    with pytest.raises(StoreError) as e:
+        Store(url)
+    msg = str(e.value)
+    assert "\n" not in msg and "s3cret-pw" not in msg
+    assert "postgresql+nosuchdriver://alice:***@127.0.0.1:1/db" in msg

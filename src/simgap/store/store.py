@@ -6,6 +6,7 @@ process killed at any point loses at most the turn in flight and never leaves a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -116,7 +117,9 @@ class Store:
         try:
             self.engine: Engine = create_engine(self.url, **kwargs)
         except Exception as e:  # bad URL, missing driver
-            raise StoreError(f"cannot open store {self.url!r}: {_one_line(e)}") from None
+            shown = _without_password(self.url)
+            why = _one_line(e).replace(self.url, shown)  # SQLAlchemy quotes the URL it refused
+            raise StoreError(f"cannot open store {shown!r}: {why}") from None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.ensure_tables(t.metadata)
@@ -436,6 +439,15 @@ _SET_N_TURNS = (
     .where(t.sessions.c.session_id == bindparam("b_session_id"))
     .values(n_turns=bindparam("b_n_turns"))
 )
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def _without_password(url: str) -> str:
+    """A store URL fit for an error message: the password, if any, replaced by `***` (also in
+    URLs SQLAlchemy cannot parse, which are the ones such a message is about)."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
