@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The project's test command (README, second command; CI runs it through .ci/run).
 # On a fresh Debian machine it installs what the browser and PostgreSQL tests need (Debian's
-# chromium and postgresql), creates .venv with the project and its test extras, then runs pytest.
-# Extra arguments go to pytest. pytest's "no tests collected" (exit 5) is a failure here.
+# chromium and postgresql), creates .venv with the project and its test extras, then runs pytest
+# on one pytest-xdist worker per core, long tests first (tests/plugins/schedule.py), without the
+# `soak` tests (two-node Ray cluster, twenty SIGKILLs: minutes of process starts); `-m soak`
+# runs those, `-m ""` everything (CI runs both steps: .ci/run).
+# Extra arguments go to pytest (`-n 0` runs in one process). pytest's "no tests collected"
+# (exit 5) is a failure here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +27,7 @@ export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INC
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n auto --dist loadgroup --no-loadscope-reorder -m "not soak" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

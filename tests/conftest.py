@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fakes.postgres",
     "tests.plugins.counts",
     "tests.plugins.skip_policy",
+    "tests.plugins.schedule",
 ]
 
 

@@ -48,7 +48,9 @@ def test_never_collected():
 }
 
 
-def _run(tmp_path: Path, *, ci: str | None) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, *, ci: str | None, workers: int = 0) -> subprocess.CompletedProcess[str]:
+    """The small suite in a real pytest; `workers` > 0 runs it on pytest-xdist workers, as
+    scripts/test.sh runs the project's suite (the controller must still count every skip)."""
     for name, text in SUITE.items():
         (tmp_path / name).write_text(text)
     env = {k: v for k, v in os.environ.items() if k != "CI"}
@@ -66,20 +68,24 @@ def _run(tmp_path: Path, *, ci: str | None) -> subprocess.CompletedProcess[str]:
         "no:cacheprovider",
     ]
     cmd += ["-q", "--continue-on-collection-errors", "-o", "addopts=", "--rootdir", str(tmp_path)]
+    if workers:
+        cmd += ["-p", "xdist.plugin", "-n", str(workers)]
     return subprocess.run(
         [*cmd, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120
     )
 
 
-def test_skips_are_counted_and_allowed_outside_ci(tmp_path: Path) -> None:
-    r = _run(tmp_path, ci=None)
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "xdist"])
+def test_skips_are_counted_and_allowed_outside_ci(tmp_path: Path, workers: int) -> None:
+    r = _run(tmp_path, ci=None, workers=workers)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "skipped tests: 3 (skips allowed (CI is not true))" in r.stdout, r.stdout
     assert re.search(r"1 passed, 3 skipped, 1 xfailed", r.stdout), r.stdout
 
 
-def test_under_ci_every_skip_fails_the_run(tmp_path: Path) -> None:
-    r = _run(tmp_path, ci="true")
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "xdist"])
+def test_under_ci_every_skip_fails_the_run(tmp_path: Path, workers: int) -> None:
+    r = _run(tmp_path, ci="true", workers=workers)
     out = r.stdout
     assert r.returncode == 1, out + r.stderr
     assert "skipped tests: 3 (CI=true: skips fail the run)" in out, out

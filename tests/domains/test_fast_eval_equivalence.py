@@ -52,6 +52,9 @@ from simgap.models import Reward, Role, Task, Termination, ToolCall, Turn
 from simgap.sessions.runner import SWEEP_GC_THRESHOLD
 from tests.plugins.counts import report
 
+# One xdist worker runs the whole module (one pool of τ² worker processes for every domain): tests/plugins/schedule.py.
+pytestmark = pytest.mark.xdist_group("fast-eval-equivalence")
+
 CASES = ("gold", "one_wrong", "early_stop", "wrong_answer")
 STOP = Termination.USER_STOP
 WRONG_ANSWER = "I am sorry, I could not find anything about that."

@@ -13,6 +13,9 @@ from simgap.errors import ConfigError
 from simgap.llm import ModelConfig, ResponseCache, make_client
 from simgap.llm.local import LocalClient, model_path_for, packaged_model_path
 
+# One xdist worker runs the whole module (one loaded model for the module): tests/plugins/schedule.py.
+pytestmark = pytest.mark.xdist_group("embedded-model")
+
 SYSTEM = "You are a customer talking to a support agent. Be brief."
 CHAT = [
     {"role": "system", "content": SYSTEM},

@@ -5,6 +5,11 @@ which is convenient on a laptop and dangerous in CI: a runner without them would
 testing none of it. So when the environment says `CI=true` (what `.ci/run` and hosted CI set),
 every skip, whether raised by a test, a fixture or at collection (`pytest.importorskip`), is
 reported as a failure naming the reason; and every run ends with one line counting the skips.
+
+The suite runs on pytest-xdist workers (scripts/test.sh): a worker turns the skip into a
+failure, and the controller, which prints the summary, recognises those failures by their
+message when the reports reach it (the count is kept where the reports are logged, so it is
+the same with or without xdist).
 """
 
 from __future__ import annotations
@@ -26,10 +31,17 @@ def _reason(longrepr: Any) -> str:
     return str(longrepr)
 
 
+MARK = "under CI=true, which fails the run: "
+
+
 def _fail(rep: Any, where: str) -> None:
     reason = _reason(rep.longrepr)
     rep.outcome = "failed"
-    rep.longrepr = f"skipped {where} under CI=true, which fails the run: {reason}"
+    rep.longrepr = f"skipped {where} {MARK}{reason}"
+
+
+def _failed_as_skip(rep: Any) -> bool:
+    return bool(rep.failed) and isinstance(rep.longrepr, str) and MARK in rep.longrepr
 
 
 @pytest.hookimpl(wrapper=True)
@@ -37,7 +49,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rep = yield
     if ci_mode() and rep.skipped and not hasattr(rep, "wasxfail"):
         _fail(rep, f"in {rep.when}")
-        item.config.stash.setdefault(_stash_key, []).append(rep.nodeid)
     return rep
 
 
@@ -46,16 +57,27 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[Any]:
     rep = yield
     if ci_mode() and rep.skipped:
         _fail(rep, "at collection")
-        collector.config.stash.setdefault(_stash_key, []).append(rep.nodeid)
     return rep
 
 
-_stash_key = pytest.StashKey[list[str]]()
+_FAILED_AS_SKIPS: list[str] = []  # node ids, from the reports this process logs
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if _failed_as_skip(report):
+        _FAILED_AS_SKIPS.append(report.nodeid)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if _failed_as_skip(report):
+        _FAILED_AS_SKIPS.append(report.nodeid)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     skipped = len(terminalreporter.stats.get("skipped", []))
-    failed = config.stash.get(_stash_key, [])
+    failed = _FAILED_AS_SKIPS
     mode = "CI=true: skips fail the run" if ci_mode() else "skips allowed (CI is not true)"
     line = f"skipped tests: {skipped + len(failed)} ({mode})"
     if failed:

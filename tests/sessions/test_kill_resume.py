@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from simgap.models import SessionStatus
 from simgap.store import Store
 from tests.fakes.openai_server import Reply
@@ -121,6 +123,7 @@ def test_sigkill_then_resume_loses_nothing(tmp_path: Path, fake_openai_factory) 
         assert c.execute("pragma integrity_check").fetchone()[0] == "ok"
 
 
+@pytest.mark.soak  # 21 starts of `simgap run` (~8 s of CPU each): CI's soak step runs it
 def test_twenty_random_sigkills_lose_nothing(tmp_path: Path, fake_openai_factory) -> None:  # type: ignore[no-untyped-def]
     """SIGKILL the runner 20 times at random moments while it works, then let it finish."""
     import random

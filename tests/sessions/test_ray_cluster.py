@@ -39,6 +39,7 @@ def _can_unshare() -> str | None:
 
 
 @pytest.mark.postgres
+@pytest.mark.soak  # ~4 min: a cluster, a dozen drivers and Ray workers; CI's soak step runs it
 @pytest.mark.timeout(1800)
 def test_two_node_ray_cluster_through_the_cli() -> None:
     why = _can_unshare()

@@ -22,6 +22,9 @@ import pytest
 from tests.fakes.openai_server import FakeOpenAIServer, FakeToolCall, Reply
 from tests.sessions.tau2_diff import Case, Compared, run_case
 
+# One xdist worker runs the whole module (its module fixture runs every case through τ²'s orchestrator once (~34 s)): tests/plugins/schedule.py.
+pytestmark = pytest.mark.xdist_group("tau2-differential")
+
 R = Reply.text
 STOP = "Thank you, that is all. ###STOP###"
 AIRLINE = ("airline", "19")  # cancel Z7GOZK (gold: cancel_reservation)

@@ -31,7 +31,8 @@ ARGS = [
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 XSS = "Hi <script>window.__pwned = 1</script><img src=x onerror=window.__pwned=2>"
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# one browser for the module, on one xdist worker (tests/plugins/schedule.py)
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("study-browser")]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ from tests.study.test_browser import ARGS, CHROMIUM
 from tests.study.test_restart import _serve as serve_process
 from tests.study.test_restart import _wait_up as wait_up
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# one browser for the module, on one xdist worker (tests/plugins/schedule.py)
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("study-browser-fixes")]
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
