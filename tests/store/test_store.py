@@ -383,3 +383,19 @@ def test_a_malformed_store_url_is_one_line_without_the_password() -> None:
     msg = str(e.value)
     assert "\n" not in msg and "s3cret-pw" not in msg
     assert "postgresql+nosuchdriver://alice:***@127.0.0.1:1/db" in msg
+
+
+def test_store_urls_print_without_their_password() -> None:
+    """One helper masks a store URL wherever simgap prints one (an error, `simgap run`'s
+    summary): the password only, in URLs SQLAlchemy parses and in those it cannot."""
+    from simgap.store.store import without_password
+
+    assert without_password("postgresql+psycopg://bob:s3cret@db.local:5432/runs") == (
+        "postgresql+psycopg://bob:***@db.local:5432/runs"
+    )
+    assert without_password("postgresql://bob:p@ss@h/db") == "postgresql://bob:***@h/db"
+    assert (
+        without_password("postgresql+nosuchdriver://a:b@/x") == "postgresql+nosuchdriver://a:***@/x"
+    )
+    for unchanged in ("runs.db", "sqlite:///runs.db", "postgresql://bob@h/db", "postgresql://h/db"):
+        assert without_password(unchanged) == unchanged

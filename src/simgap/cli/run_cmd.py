@@ -25,6 +25,7 @@ def print_summary(s: SweepSummary, *, out: str) -> None:
     """The end-of-run table: what ran, how it went (sessions by category, the success rate with
     its denominator), what it cost."""
     from simgap.models import SessionCategory as C
+    from simgap.store.store import without_password
 
     t = Table(title="simgap run", show_header=False, title_justify="left")
     t.add_column(style="bold")
@@ -57,7 +58,7 @@ def print_summary(s: SweepSummary, *, out: str) -> None:
             ", ".join(f"{node} {n}" for node, n in s.per_node.items())
             + f" ({len(s.per_node)} node(s))",
         )
-    t.add_row("stored in", _public_url(out))
+    t.add_row("stored in", without_password(out))
     console.print(t)
     for sid, cause in s.model_failures[:3]:
         console.print(f"[yellow]model failure[/] {sid}: {escape(cause)}", soft_wrap=True)
@@ -69,18 +70,6 @@ def print_summary(s: SweepSummary, *, out: str) -> None:
         console.print(f"[red]… and {len(s.failures) - 5} more infrastructure errors[/]")
     if s.failures:
         console.print("rerun the same command to retry the sessions with infrastructure errors")
-
-
-def _public_url(out: str) -> str:
-    """A store URL fit to print: any password masked."""
-    if "://" not in out:
-        return out
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(out).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy parses: print nothing of it but its scheme
-        return out.split("://", 1)[0] + "://…"
 
 
 def runnable_tasks(agent: str, tasks: list[Task]) -> list[Task]:

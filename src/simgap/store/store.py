@@ -117,7 +117,7 @@ class Store:
         try:
             self.engine: Engine = create_engine(self.url, **kwargs)
         except Exception as e:  # bad URL, missing driver
-            shown = _without_password(self.url)
+            shown = without_password(self.url)
             why = _one_line(e).replace(self.url, shown)  # SQLAlchemy quotes the URL it refused
             raise StoreError(f"cannot open store {shown!r}: {why}") from None
         if self.is_sqlite:
@@ -441,12 +441,12 @@ _SET_N_TURNS = (
 )
 
 
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^\s/?#]*@")
 
 
-def _without_password(url: str) -> str:
-    """A store URL fit for an error message: the password, if any, replaced by `***` (also in
-    URLs SQLAlchemy cannot parse, which are the ones such a message is about)."""
+def without_password(url: str) -> str:
+    """A store URL fit to print (an error message, a run's summary): the password, if any,
+    replaced by `***`, also in URLs SQLAlchemy cannot parse (the ones an error is about)."""
     return _URL_PASSWORD.sub(r"\1***@", url)
 
 
