@@ -53,7 +53,9 @@ def test_long():
 def _run(tmp_path: Path, *args: str, expect_threads: str = "") -> subprocess.CompletedProcess[str]:
     for name, text in SUITE.items():
         (tmp_path / name).write_text(text)
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "SIMGAP_LOCAL_THREADS")}
+    # this suite may itself run on an xdist worker: nothing of that reaches the small suite
+    drop = ("CI", "SIMGAP_LOCAL_THREADS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PYTHONPATH"] = str(ROOT)
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["EXPECT_THREADS"] = expect_threads

@@ -81,7 +81,8 @@ def pytest_collection_modifyitems(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "").strip()
-    if workers.isdigit() and int(workers) > 0:
+    workerinput = getattr(config, "workerinput", None)  # set in an xdist worker only
+    if workerinput is not None:
+        workers = max(1, int(workerinput.get("workercount", 1)))
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-        os.environ.setdefault("SIMGAP_LOCAL_THREADS", str(max(1, cores // int(workers))))
+        os.environ.setdefault("SIMGAP_LOCAL_THREADS", str(max(1, cores // workers)))
