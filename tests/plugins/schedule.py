@@ -22,6 +22,8 @@ import os
 
 import pytest
 
+from simgap.llm.local import THREADS_ENV, default_threads
+
 # Seconds on the 2-core CI machine (serial run, `--durations`), by node id prefix.
 ESTIMATES_S: dict[str, float] = {
     "tests/sessions/test_ray_cluster.py::": 240,
@@ -84,5 +86,5 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)  # set in an xdist worker only
     if workerinput is not None:
         workers = max(1, int(workerinput.get("workercount", 1)))
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-        os.environ.setdefault("SIMGAP_LOCAL_THREADS", str(max(1, cores // workers)))
+        # the model's own core count (a value the caller set is kept by setdefault anyway)
+        os.environ.setdefault(THREADS_ENV, str(max(1, default_threads() // workers)))
