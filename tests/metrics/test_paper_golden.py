@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from simgap.metrics.scorer import PAPER, RULES, SIMGAP
-from tests.metrics.paper_check import SEEDS, SUMMARY, Tally, check_seed, golden
+from tests.metrics.paper_check import SEEDS, Tally, check_seed, golden
+from tests.plugins.counts import report
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -28,8 +29,7 @@ def test_paper_mode_matches_the_reference_scorer(seed: int, tmp_path: Path) -> N
     tally = Tally()
     check_seed(seed, tmp_path, tally)
     line = f"paper-mode differential, seed {seed}: {tally.line()}"
-    print(f"\n{line}")
-    SUMMARY.append(line)
+    report(line)
     assert tally.compared == 3 * 5 * 7 * 2  # 3 maps × (ceiling + 4 simulators) × 7 × mean/std
     assert tally.mismatches == [], "\n".join(tally.mismatches[:20])
 
@@ -41,8 +41,7 @@ def test_the_comparison_fails_on_a_planted_divergence(tmp_path: Path) -> None:
     tally = Tally()
     check_seed(1, tmp_path, tally, variants=("frozen",), gold=gold)
     line = f"planted +0.02 on simA's USI (must give 1 mismatch): {tally.line()}"
-    print(f"\n{line}")
-    SUMMARY.append(line)
+    report(line)
     assert len(tally.mismatches) == 1
     assert "simA usi mean" in tally.mismatches[0]
 
@@ -59,6 +58,5 @@ def test_each_paper_rule_is_needed(rule: str, tmp_path: Path) -> None:
     tally = Tally()
     check_seed(1, tmp_path, tally, scorer=planted, variants=variants)
     line = f"rule {rule} reverted to simgap's (must give mismatches): {tally.line()}"
-    print(f"\n{line}")
-    SUMMARY.append(line)
+    report(line)
     assert tally.mismatches, f"reverting {rule} changed nothing the test compares"

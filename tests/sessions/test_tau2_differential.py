@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer, FakeToolCall, Reply
+from tests.plugins.counts import report
 from tests.sessions.tau2_diff import Case, Compared, run_case
 
 # One xdist worker runs the whole module (its module fixture runs every case through τ²'s orchestrator once (~34 s)): tests/plugins/schedule.py.
@@ -423,11 +424,10 @@ def test_summary_zero_mismatches_and_full_coverage(results: dict[str, Compared])
     terms = Counter(r.tau2.termination for r in results.values())
     rewards = Counter(r.tau2.reward for r in results.values())
     covered = {b for c in CASES for b in c.covers if not b.startswith("=")}
-    print(
-        f"\nτ² differential: {len(results)} cases; compared "
+    report(
+        f"τ² differential: {len(results)} cases; compared "
         + ", ".join(f"{n} {k}" for k, n in totals.items())
-        + f"; {mismatches} mismatches"
-        + f"\n  τ² terminations {dict(terms)}; rewards {dict(rewards)}"
+        + f"; {mismatches} mismatches; τ² terminations {dict(terms)}; rewards {dict(rewards)}"
     )
     assert covered >= REQUIRED, sorted(REQUIRED - covered)
     assert mismatches == 0
@@ -454,8 +454,8 @@ def test_a_planted_divergence_is_caught(
     }
     flagged = sorted(n for n, m in caught.items() if m)
     example = next(m for m in caught.values() if m)
-    print(
-        f"\nplanted max_steps+1 in simgap: {len(flagged)}/{len(limited)} step-limit cases report "
+    report(
+        f"planted max_steps+1 in simgap: {len(flagged)}/{len(limited)} step-limit cases report "
         f"mismatches ({sum(len(m) for m in caught.values())} in all), e.g. {example[0]!r}; "
         f"unchanged, as τ² defers the check past a tool call: {sorted(DEFERRED)}"
     )
